@@ -1,0 +1,37 @@
+"""realtime: authenticated Socket.IO for Flask apps, from the session cookie they already have."""
+
+from __future__ import annotations
+
+from .connections import Identity
+from .errors import AuthError, ConfigError, RealtimeError, StoreError
+from .extension import (
+    Realtime,
+    check_csrf,
+    csrf_token,
+    current_identity,
+    current_session,
+    login_session,
+    logout_session,
+    revoke_session,
+    revoke_user,
+)
+from .sessions import SessionRecord, SessionStore
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "Identity",
+    "Realtime",
+    "RealtimeError",
+    "SessionRecord",
+    "SessionStore",
+    "StoreError",
+    "check_csrf",
+    "csrf_token",
+    "current_identity",
+    "current_session",
+    "login_session",
+    "logout_session",
+    "revoke_session",
+    "revoke_user",
+]

@@ -1,0 +1,97 @@
+"""Configuration keys, their defaults, and reading them from the environment.
+
+Every key can be set in ``app.config`` (which wins) or as an environment
+variable of the same name. :func:`load_environ` is pure: it takes the
+environment as a mapping, so it is tested without touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections.abc import Mapping
+
+from .errors import ConfigError
+
+#: Documented defaults. The README's configuration table mirrors this mapping.
+DEFAULTS: dict[str, t.Any] = {
+    # "production" (default) or "development". Development allows a generated
+    # SECRET_KEY (kept in the instance folder) and cookies without ``Secure``.
+    "REALTIME_ENV": "production",
+    # ArangoDB. Without ARANGO_URL the embedded SQLite store is used.
+    "ARANGO_URL": None,
+    "ARANGO_DB": "realtime",
+    "ARANGO_USERNAME": "root",
+    "ARANGO_PASSWORD": "",
+    # Seconds before a database request gives up, so a slow database cannot
+    # hang a worker; a connect is refused with "Session store unavailable".
+    "ARANGO_TIMEOUT": 2.0,
+    # Verify TLS certificates of an https:// ARANGO_URL (path to a CA bundle
+    # is also accepted).
+    "ARANGO_VERIFY": True,
+    "REALTIME_SESSION_COLLECTION": "sessions",
+    # Lifetime of a logged-in session record, and of an anonymous one (those
+    # are created for every visitor, so they are short-lived).
+    "REALTIME_SESSION_LIFETIME": 14 * 24 * 3600,
+    "REALTIME_ANONYMOUS_LIFETIME": 3600,
+    # Create an anonymous record on page visits that carry no session.
+    "REALTIME_ANONYMOUS_SESSIONS": True,
+    # The SQLite file of the embedded store, relative to the instance folder.
+    "REALTIME_EMBEDDED_DB": "realtime.sqlite3",
+    # Flask-SocketIO async mode; None picks eventlet under the eventlet worker.
+    "REALTIME_ASYNC_MODE": None,
+    # Largest Socket.IO message accepted, in bytes (Engine.IO default: 1 MB).
+    "REALTIME_MAX_MESSAGE_BYTES": 64 * 1024,
+    # Message queue between instances: REALTIME_MESSAGE_QUEUE, else REDIS_URL.
+    "REALTIME_MESSAGE_QUEUE": None,
+    "REDIS_URL": None,
+}
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _BOOL_TRUE:
+        return True
+    if value in _BOOL_FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean. Use one of: 1, 0, true, false, yes, no.")
+
+
+def parse_number(name: str, raw: str, kind: type = float) -> t.Any:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number. Set it to a {kind.__name__}, e.g. {kind(2)}.") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative.")
+    return value
+
+
+def coerce(name: str, raw: str, default: t.Any) -> t.Any:
+    """Turn the string ``raw`` from the environment into the type of ``default``."""
+    if isinstance(default, bool):
+        return parse_bool(name, raw)
+    if isinstance(default, int):
+        return parse_number(name, raw, int)
+    if isinstance(default, float):
+        return parse_number(name, raw, float)
+    return raw
+
+
+def load_environ(environ: Mapping[str, str], defaults: Mapping[str, t.Any] = DEFAULTS) -> dict[str, t.Any]:
+    """Return the keys of ``defaults`` that are set in ``environ``, typed like their defaults."""
+    return {name: coerce(name, environ[name], default) for name, default in defaults.items() if name in environ}
+
+
+def message_queue_url(config: Mapping[str, t.Any]) -> str | None:
+    """The message queue URL: ``REALTIME_MESSAGE_QUEUE`` wins over ``REDIS_URL``."""
+    return config.get("REALTIME_MESSAGE_QUEUE") or config.get("REDIS_URL") or None
+
+
+def is_development(config: Mapping[str, t.Any]) -> bool:
+    env = str(config.get("REALTIME_ENV") or "production").lower()
+    if env not in ("production", "development"):
+        raise ConfigError(f"REALTIME_ENV={env!r} is not known. Use 'production' (the default) or 'development'.")
+    return env == "development"

@@ -1,0 +1,425 @@
+"""The ``Realtime`` Flask extension: the connect guard and the HTTP session helpers.
+
+An existing app adds it in a few lines::
+
+    socketio = SocketIO()
+    realtime = Realtime()
+
+    def create_app():
+        app = Flask(__name__)
+        ...
+        realtime.init_app(app, socketio)
+
+Every Socket.IO connection is then refused unless the browser's Flask session
+cookie names a live, logged-in session record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import typing as t
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g, request, session
+from flask_socketio import ConnectionRefusedError, SocketIO
+
+from . import auth, csrf
+from .config import DEFAULTS, is_development, load_environ, message_queue_url
+from .connections import Connections, Identity, SocketRef
+from .errors import AuthError, ConfigError, StoreError
+from .sessions import SessionRecord, SessionStore, is_valid_session_id
+from .stores import build_store
+
+logger = logging.getLogger(__name__)
+guard_logger = logging.getLogger("realtime.guard")
+
+#: Tags on the log record of a refusal caused by the store, for log search.
+STORE_ERROR_TAGS = ("socket", "error", "authentication")
+
+ConnectHook = Callable[[Identity], t.Any]
+DisconnectHook = Callable[[Identity, t.Any], t.Any]
+
+
+@dataclass
+class RealtimeState:
+    """Per-app state, kept in ``app.extensions["realtime"]``."""
+
+    extension: Realtime
+    store: SessionStore
+    socketio: SocketIO
+    connections: Connections = field(default_factory=Connections)
+    #: Namespaces whose connect handler is ours (checked on every Engine.IO request).
+    guarded: set[str] = field(default_factory=set)
+
+
+def get_state(app: Flask | None = None) -> RealtimeState:
+    app = app or current_app
+    try:
+        return app.extensions["realtime"]
+    except KeyError:
+        raise RuntimeError(
+            "realtime is not set up on this app. Call Realtime(app, socketio) or realtime.init_app(app, socketio)."
+        ) from None
+
+
+class Realtime:
+    """Authenticated Socket.IO for a Flask app, from the app's own session cookie."""
+
+    def __init__(self, app: Flask | None = None, socketio: SocketIO | None = None) -> None:
+        self._connect_hooks: list[ConnectHook] = []
+        self._disconnect_hooks: list[DisconnectHook] = []
+        self._schema_hooks: list[Callable[[], list[str]]] = []
+        #: Endpoints that never create a session record (static files, probes).
+        self.exempt_endpoints: set[str] = {"static"}
+        if app is not None:
+            self.init_app(app, socketio)
+
+    # -- setup -------------------------------------------------------------
+
+    def init_app(self, app: Flask, socketio: SocketIO | None = None) -> SocketIO:
+        """Configure ``app``; return the ``SocketIO`` it uses (created if not given)."""
+        environ = load_environ(os.environ)
+        for key, default in DEFAULTS.items():
+            app.config.setdefault(key, environ.get(key, default))
+        config = app.config
+        development = is_development(config)
+        _require_secret_key(app, development)
+        _secure_cookie_settings(app, development)
+
+        store = build_store(config, app.instance_path)
+        queue = message_queue_url(config)
+        if queue and store.kind == "embedded":
+            raise ConfigError(
+                "A message queue is configured (REALTIME_MESSAGE_QUEUE or REDIS_URL) but sessions are in the embedded"
+                " store, which other instances cannot read. Set ARANGO_URL so all instances share one session store,"
+                " or unset the message queue to run a single instance."
+            )
+
+        socketio = socketio if socketio is not None else SocketIO()
+        state = RealtimeState(self, store, socketio)
+        app.extensions["realtime"] = state
+        if socketio.server is None:
+            socketio.init_app(app, **self.socketio_options(config))
+        self._guard(state, "/")
+        _refuse_unsafe_server(socketio)
+        app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
+
+        app.before_request(self._ensure_http_session)
+        from .cli import realtime_cli
+
+        app.cli.add_command(realtime_cli)
+        _log_store_choice(store)
+        return socketio
+
+    def socketio_options(self, config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """Keyword arguments for ``SocketIO.init_app`` derived from the configuration."""
+        options: dict[str, t.Any] = {
+            "async_mode": config["REALTIME_ASYNC_MODE"],
+            "max_http_buffer_size": int(config["REALTIME_MAX_MESSAGE_BYTES"]),
+            # The copy of the session made at connect time is what handlers
+            # see; never let a handler's write travel back into the cookie.
+            "manage_session": True,
+            # always_connect would accept the socket before the guard runs.
+            "always_connect": False,
+        }
+        queue = message_queue_url(config)
+        if queue:
+            options["message_queue"] = queue
+        return options
+
+    def _guard(self, state: RealtimeState, namespace: str) -> None:
+        state.socketio.on("connect", namespace=namespace)(self._on_connect)
+        state.socketio.on("disconnect", namespace=namespace)(self._on_disconnect)
+        state.guarded.add(namespace)
+
+    def on_connect(self, func: ConnectHook) -> ConnectHook:
+        """Register ``func(identity)`` to run after a socket is authenticated.
+
+        Use this instead of ``@socketio.on("connect")``, which would replace
+        the guard. Raising ``ConnectionRefusedError`` refuses the socket.
+        """
+        self._connect_hooks.append(func)
+        return func
+
+    def on_disconnect(self, func: DisconnectHook) -> DisconnectHook:
+        """Register ``func(identity, reason)`` to run when an authenticated socket leaves."""
+        self._disconnect_hooks.append(func)
+        return func
+
+    def on_init_db(self, func: Callable[[], list[str]]) -> Callable[[], list[str]]:
+        """Register a schema step run by ``flask realtime init-db``; it returns what it created."""
+        self._schema_hooks.append(func)
+        return func
+
+    def init_db(self) -> list[str]:
+        created = get_state().store.init_schema()
+        for hook in self._schema_hooks:
+            created += hook()
+        return created
+
+    # -- the connect guard -------------------------------------------------
+
+    def _on_connect(self, auth_payload: t.Any = None) -> None:
+        state = get_state()
+        ref: SocketRef = (request.sid, request.namespace)  # type: ignore[attr-defined]
+        try:
+            record = auth.authenticate(session, state.store)
+        except AuthError as exc:
+            guard_logger.info("Socket refused: %s (%s) from %s", exc.message, exc.reason, request.remote_addr)
+            raise ConnectionRefusedError(exc.message, {"reason": exc.reason}) from None
+        except StoreError as exc:
+            self._refuse_unavailable(str(exc))
+        except Exception as exc:  # noqa: BLE001 - any surprise must refuse, never let in
+            self._refuse_unavailable(f"unexpected {type(exc).__name__} in the session check")
+
+        identity = Identity(uid=t.cast(str, record.uid), session_id=record.sid, expires_at=record.expires_at)
+        state.connections.add(ref, identity)
+        try:
+            state.socketio.server.enter_room(ref[0], f"user:{identity.uid}", namespace=ref[1])
+            state.socketio.server.enter_room(ref[0], f"session:{identity.session_id}", namespace=ref[1])
+            for hook in self._connect_hooks:
+                if hook(identity) is False:
+                    raise ConnectionRefusedError("Connection rejected by server", {"reason": "rejected"})
+        except ConnectionRefusedError:
+            state.connections.remove(ref)
+            raise
+        except Exception:
+            state.connections.remove(ref)
+            guard_logger.exception("A connect hook failed; refusing the socket")
+            raise ConnectionRefusedError("Server error", {"reason": "error"}) from None
+
+    @staticmethod
+    def _refuse_unavailable(cause: str) -> t.NoReturn:
+        message, reason = auth.UNAVAILABLE
+        guard_logger.error(
+            "Socket refused: session store unavailable: %s",
+            cause,
+            extra={"tags": STORE_ERROR_TAGS, "reason": reason},
+        )
+        raise ConnectionRefusedError(message, {"reason": reason}) from None
+
+    def _on_disconnect(self, reason: t.Any = None) -> None:
+        state = get_state()
+        identity = state.connections.remove((request.sid, request.namespace))  # type: ignore[attr-defined]
+        if identity is None:
+            return
+        for hook in self._disconnect_hooks:
+            try:
+                hook(identity, reason)
+            except Exception:
+                logger.exception("A disconnect hook failed")
+
+    # -- HTTP sessions -----------------------------------------------------
+
+    def _ensure_http_session(self) -> None:
+        """Give every page visit a session, as the original design does.
+
+        A failing store must not take pages down: the visitor still gets a
+        session id (for the CSRF token), only the anonymous record is missing.
+        """
+        if request.endpoint in self.exempt_endpoints or request.endpoint is None:
+            return
+        if not current_app.config["REALTIME_ANONYMOUS_SESSIONS"]:
+            return
+        try:
+            if current_session() is not None:
+                return
+            record = get_state().store.create(None, float(current_app.config["REALTIME_ANONYMOUS_LIFETIME"]))
+        except StoreError as exc:
+            logger.warning("Could not create an anonymous session: %s", exc)
+            if not is_valid_session_id(session.get(auth.SESSION_KEY)):
+                session[auth.SESSION_KEY] = SessionRecord.new(None, 0, 0).sid
+            return
+        session.clear()
+        session[auth.SESSION_KEY] = record.sid
+        g._realtime_session = record
+
+    def exempt(self, view: Callable[..., t.Any]) -> Callable[..., t.Any]:
+        """Decorate a view that must never create a session (health checks, webhooks)."""
+        self.exempt_endpoints.add(view.__name__)
+        return view
+
+
+def current_session() -> SessionRecord | None:
+    """The live session record of the current HTTP request (one read, cached per request)."""
+    if "_realtime_session" not in g:
+        g._realtime_session = get_state().store.get(session.get(auth.SESSION_KEY))
+    return g._realtime_session
+
+
+def current_identity() -> Identity | None:
+    """Who the current Socket.IO event comes from, without a database request."""
+    return get_state().connections.get((request.sid, request.namespace))  # type: ignore[attr-defined]
+
+
+def login_session(uid: str) -> SessionRecord:
+    """Start a logged-in session for ``uid`` under a new session id.
+
+    The old record is deleted first: a new id at every login is what defeats
+    session fixation.
+    """
+    state = get_state()
+    old = session.get(auth.SESSION_KEY)
+    if is_valid_session_id(old):
+        state.store.delete(old)
+    record = state.store.create(uid, float(current_app.config["REALTIME_SESSION_LIFETIME"]))
+    session.clear()
+    session[auth.SESSION_KEY] = record.sid
+    session.permanent = True
+    g._realtime_session = record
+    return record
+
+
+def logout_session(reason: str = "logout") -> None:
+    """Delete the current session record and end its live sockets."""
+    sid = session.get(auth.SESSION_KEY)
+    session.clear()
+    g._realtime_session = None
+    if is_valid_session_id(sid):
+        revoke_session(sid, reason=reason)
+
+
+def revoke_session(sid: str, reason: str = "revoked") -> None:
+    """Delete one session record and end its sockets."""
+    state = get_state()
+    state.store.delete(sid)
+    end_sockets(state, state.connections.of_session(sid), reason)
+
+
+def revoke_user(uid: str, reason: str = "revoked") -> list[str]:
+    """Delete every session of ``uid`` and end all their sockets; return the sids."""
+    state = get_state()
+    sids = state.store.delete_user(uid)
+    end_sockets(state, state.connections.of_user(uid), reason)
+    return sids
+
+
+def end_sockets(state: RealtimeState, refs: list[SocketRef], reason: str) -> None:
+    """Tell each socket why it ends, then disconnect it from the server side."""
+    server = state.socketio.server
+    for sid, namespace in refs:
+        server.emit("session_ended", {"reason": reason}, to=sid, namespace=namespace)
+        server.disconnect(sid, namespace=namespace)
+
+
+def csrf_token() -> str:
+    """The CSRF token for forms of the current session."""
+    sid = session.get(auth.SESSION_KEY)
+    if not is_valid_session_id(sid):
+        sid = SessionRecord.new(None, 0, 0).sid
+        session[auth.SESSION_KEY] = sid
+    return csrf.make_token(current_app.secret_key, sid)
+
+
+def check_csrf(token: object) -> bool:
+    sid = session.get(auth.SESSION_KEY)
+    if not is_valid_session_id(sid):
+        return False
+    keys = [current_app.secret_key, *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    return csrf.check_token(keys, sid, token)
+
+
+class GuardCheck:
+    """WSGI middleware that keeps the guard in place on every namespace.
+
+    python-socketio accepts a connection to any namespace that has handlers,
+    and a namespace without a connect handler accepts everyone. So before an
+    Engine.IO request is served, every namespace with handlers must have our
+    connect handler; a namespace added later gets it, and a replaced one
+    makes the request fail (closed) with a log line that says how to fix it.
+    """
+
+    def __init__(self, wsgi_app: t.Any, state: RealtimeState) -> None:
+        self.wsgi_app = wsgi_app
+        self.state = state
+        self.path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
+
+    def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+        if environ.get("PATH_INFO", "").startswith(self.path):
+            try:
+                self.check()
+            except ConfigError as exc:
+                logger.critical("%s", exc)
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+                return [b"realtime: the Socket.IO connect guard is not in place; see the server log."]
+        return self.wsgi_app(environ, start_response)
+
+    def check(self) -> None:
+        server = self.state.socketio.server
+        extension = self.state.extension
+        if server.namespace_handlers:
+            raise ConfigError(
+                "Class-based Socket.IO namespaces are not guarded by realtime. Register handlers with"
+                " @socketio.on(event, namespace=...) instead."
+            )
+        if server.namespaces == "*":
+            raise ConfigError("SocketIO(namespaces='*') accepts namespaces nobody guards. List the namespaces instead.")
+        for namespace, handlers in list(server.handlers.items()):
+            if namespace not in self.state.guarded:
+                if "connect" in handlers or "disconnect" in handlers:
+                    raise ConfigError(_replaced_message(namespace))
+                extension._guard(self.state, namespace)
+            elif getattr(handlers.get("connect"), "__wrapped__", None) != extension._on_connect or getattr(
+                handlers.get("disconnect"), "__wrapped__", None
+            ) != extension._on_disconnect:
+                raise ConfigError(_replaced_message(namespace))
+
+
+def _replaced_message(namespace: str) -> str:
+    return (
+        f"The Socket.IO connect/disconnect handler of namespace {namespace!r} is not realtime's, so sockets would"
+        " connect without authentication. Remove @socketio.on('connect'/'disconnect') and use"
+        " @realtime.on_connect / @realtime.on_disconnect."
+    )
+
+
+def _refuse_unsafe_server(socketio: SocketIO) -> None:
+    if getattr(socketio.server, "always_connect", False):
+        raise ConfigError("SocketIO(always_connect=True) accepts sockets before they are checked. Remove that option.")
+    if getattr(socketio, "manage_session", True) is False:
+        raise ConfigError(
+            "SocketIO(manage_session=False) would save the cookie session from socket handlers. Remove that option."
+        )
+
+
+def _require_secret_key(app: Flask, development: bool) -> None:
+    if app.secret_key:
+        return
+    if not development:
+        raise ConfigError(
+            "SECRET_KEY is not set. It signs the session cookie that authenticates every socket. Set it in the"
+            " environment to a long random value, e.g. SECRET_KEY=$(python -c 'import secrets;"
+            " print(secrets.token_hex(32))'), or set REALTIME_ENV=development for a generated development key."
+        )
+    # Development only: a random key kept in the instance folder, so logins
+    # survive a restart of the dev server. Never used in production.
+    path = os.path.join(app.instance_path, "dev-secret-key")
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        app.secret_key = f.read().strip()
+    logger.warning("Development mode: using the generated SECRET_KEY in %s. Set SECRET_KEY in production.", path)
+
+
+def _secure_cookie_settings(app: Flask, development: bool) -> None:
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if not development:
+        app.config["SESSION_COOKIE_SECURE"] = True
+
+
+def _log_store_choice(store: SessionStore) -> None:
+    if store.kind == "embedded":
+        logger.info(
+            "Session store: %s. Set ARANGO_URL (and ARANGO_DB, ARANGO_USERNAME, ARANGO_PASSWORD) to use ArangoDB.",
+            store.describe(),
+        )
+    else:
+        logger.info("Session store: %s.", store.describe())

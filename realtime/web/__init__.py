@@ -1,0 +1,56 @@
+"""The reference app: accounts, login, and live conversations over authenticated sockets.
+
+``wsgi.py`` builds it with :func:`create_app`; tests pass their own config.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from .. import csrf_token
+from ..extension import Realtime, get_state
+from ..logs import configure_logging
+from . import chat, views
+from .users import user_store_for
+
+#: Official socket.io client build, pinned with Subresource Integrity.
+SOCKETIO_CLIENT_URL = "https://cdn.socket.io/4.8.1/socket.io.min.js"
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_path: str | None = None) -> Flask:
+    app = Flask(__name__, instance_path=instance_path or os.environ.get("REALTIME_INSTANCE_PATH") or None)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("SECRET_KEY"),
+        # Old keys still accepted for cookies and CSRF tokens during a rotation.
+        SECRET_KEY_FALLBACKS=_split(os.environ.get("SECRET_KEY_FALLBACKS")),
+        CHAT_CONVERSATIONS=_split(os.environ.get("CHAT_CONVERSATIONS")) or ["general", "random", "help"],
+        REALTIME_LOG_LEVEL=os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
+    )
+    if test_config:
+        app.config.update(test_config)
+    configure_logging(app)
+
+    socketio = SocketIO()
+    realtime = Realtime()
+    realtime.exempt_endpoints.add("web.healthz")
+    chat.register(socketio, realtime)
+    realtime.init_app(app, socketio)
+
+    users = user_store_for(get_state(app).store)
+    app.extensions["realtime.users"] = users
+    realtime.on_init_db(users.init_schema)
+
+    app.register_blueprint(views.bp)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    from .cli import create_user_command
+
+    app.cli.commands["realtime"].add_command(create_user_command)  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,95 @@
+"""Socket.IO events of the reference app: join, leave, message, echo, and presence.
+
+Presence comes from server-side room membership: who is online in a
+conversation is the set of users with a socket in its room on this instance.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import typing as t
+
+from flask import request
+from flask_socketio import SocketIO, emit, join_room, leave_room
+
+from ..connections import Identity
+from ..extension import Realtime, current_identity, get_state
+from .protocol import ProtocolError, conversation_from, message_from, room_of
+
+Ack = dict[str, t.Any]
+
+
+def online_in(socketio: SocketIO, conversation: str, namespace: str = "/") -> list[str]:
+    """Sorted uids with a socket in the conversation's room on this instance."""
+    connections = get_state().connections
+    uids = set()
+    for sid, _eio_sid in socketio.server.manager.get_participants(namespace, room_of(conversation)):
+        identity = connections.get((sid, namespace))
+        if identity is not None:
+            uids.add(identity.uid)
+    return sorted(uids)
+
+
+def _conversations_of(socketio: SocketIO, sid: str, namespace: str) -> list[str]:
+    prefix = room_of("")
+    return [room[len(prefix) :] for room in socketio.server.rooms(sid, namespace) if room.startswith(prefix)]
+
+
+def register(socketio: SocketIO, realtime: Realtime) -> None:
+    """Attach the conversation events to ``socketio`` (call before ``init_app``)."""
+
+    def announce(conversation: str) -> list[str]:
+        online = online_in(socketio, conversation)
+        socketio.emit("presence", {"conversation": conversation, "online": online}, to=room_of(conversation))
+        return online
+
+    @socketio.on("join")
+    def on_join(payload: object = None) -> Ack:
+        try:
+            conversation = conversation_from(payload)
+        except ProtocolError as exc:
+            return exc.ack()
+        join_room(room_of(conversation))
+        return {"ok": True, "conversation": conversation, "online": announce(conversation)}
+
+    @socketio.on("leave")
+    def on_leave(payload: object = None) -> Ack:
+        try:
+            conversation = conversation_from(payload)
+        except ProtocolError as exc:
+            return exc.ack()
+        leave_room(room_of(conversation))
+        announce(conversation)
+        return {"ok": True, "conversation": conversation}
+
+    @socketio.on("message")
+    def on_message(payload: object = None) -> Ack:
+        identity = t.cast(Identity, current_identity())
+        try:
+            conversation, text = message_from(payload)
+            if conversation not in _conversations_of(socketio, request.sid, request.namespace):  # type: ignore[attr-defined]
+                raise ProtocolError("not_joined", "Join the conversation before sending to it.")
+        except ProtocolError as exc:
+            return exc.ack()
+        message = {
+            "id": secrets.token_hex(8),
+            "conversation": conversation,
+            "uid": identity.uid,
+            "text": text,
+            "ts": round(time.time(), 3),
+        }
+        emit("message", message, to=room_of(conversation))
+        return {"ok": True, "id": message["id"]}
+
+    @socketio.on("echo")
+    def on_echo(payload: object = None) -> object:
+        # Round-trip probe for clients measuring latency (and for benchmarks).
+        return payload
+
+    @realtime.on_disconnect
+    def on_gone(identity: Identity, reason: object) -> None:
+        sid, namespace = request.sid, request.namespace  # type: ignore[attr-defined]
+        for conversation in _conversations_of(socketio, sid, namespace):
+            leave_room(room_of(conversation))
+            announce(conversation)
