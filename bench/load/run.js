@@ -1,0 +1,383 @@
+"use strict";
+/**
+ * The benchmark's load generator: the official socket.io-client 4, driven by
+ * the Python harness (bench/load.py) over a line protocol.
+ *
+ *   node bench/load/run.js '<spec json>'
+ *
+ * stdout carries one JSON object per line:
+ *   {"event":"ready"}                 setup done (sockets for echo/fanout open);
+ *                                     the harness samples server CPU, then writes "go".
+ *   {"event":"result", ...}           one measured step finished; for "idle" one
+ *                                     line per stage, each after its own "go".
+ *   {"event":"done"}                  all steps done; sockets stay open until the
+ *                                     harness writes "quit" (or closes stdin).
+ * Progress goes to stderr. Every loop is bounded by a count and a deadline.
+ *
+ * Modes (spec.mode):
+ *   connect  open spec.n sockets, spec.concurrency at a time, close each as soon as it
+ *            is in; spec.expect is "connect" (or "upgrade": polling then websocket) or
+ *            "refused" (a connect_error is the success).
+ *   idle     open sockets up to each of spec.stages (e.g. [2000, 10000]), then hold
+ *            them spec.holdSeconds and report how many are still connected.
+ *   echo     spec.clients sockets; each sends spec.perClient acked "echo" events in turn.
+ *   fanout   spec.clients sockets join one conversation; spec.rounds times one of them
+ *            sends a "message" and the round ends when every socket has received it.
+ * Each result carries this process's CPU use over the step ("cpuPercent" of one
+ * core), to show the generator was not the bottleneck.
+ */
+
+const { io } = require("socket.io-client");
+const readline = require("node:readline");
+const { performance } = require("node:perf_hooks");
+
+const spec = JSON.parse(process.argv[2] || "{}");
+const DEFAULT_TIMEOUT_MS = 20000;
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function progress(text) {
+  process.stderr.write(`[load ${spec.mode} ${spec.label || ""}] ${text}\n`);
+}
+
+// ---- stdin commands -------------------------------------------------------
+const commands = [];
+const waiters = [];
+const rl = readline.createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  const cmd = line.trim();
+  if (waiters.length) waiters.shift()(cmd);
+  else commands.push(cmd);
+});
+rl.on("close", () => {
+  while (waiters.length) waiters.shift()("quit");
+  commands.push("quit");
+});
+
+function nextCommand() {
+  if (commands.length) return Promise.resolve(commands.shift());
+  return new Promise((resolve) => waiters.push(resolve));
+}
+
+async function waitForGo() {
+  const cmd = await nextCommand();
+  if (cmd !== "go") {
+    progress(`stopping on "${cmd}"`);
+    return false;
+  }
+  return true;
+}
+
+// ---- measurement helpers ---------------------------------------------------
+function startStep() {
+  return { wall: process.hrtime.bigint(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+}
+
+function finishStep(start) {
+  const seconds = Number(process.hrtime.bigint() - start.wall) / 1e9;
+  const cpu = process.cpuUsage(start.cpu);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  // cpuPercent counts every thread of the process (zlib and GC run off the main
+  // thread); eventLoopPercent is how busy the single JS thread was, the number
+  // that says whether this generator could have sent more.
+  const eventLoopPercent = 100 * performance.eventLoopUtilization(start.elu).utilization;
+  return { seconds, cpuSeconds, cpuPercent: seconds > 0 ? (100 * cpuSeconds) / seconds : 0, eventLoopPercent };
+}
+
+function percentile(sorted, p) {
+  if (!sorted.length) return null;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+function latencySummary(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? null };
+}
+
+function countInto(map, key) {
+  map[key] = (map[key] || 0) + 1;
+}
+
+// ---- one socket ------------------------------------------------------------
+/**
+ * Open one socket; resolve to {socket, ok, refused, error, ms}. Never rejects.
+ * waitUpgrade: also wait until the polling transport has upgraded to websocket.
+ */
+function openSocket({ waitUpgrade = false } = {}) {
+  const started = process.hrtime.bigint();
+  const headers = spec.cookie ? { Cookie: spec.cookie } : {};
+  const socket = io(spec.url, {
+    transports: spec.transports || ["websocket"],
+    forceNew: true,
+    reconnection: false,
+    timeout: spec.timeoutMs || DEFAULT_TIMEOUT_MS,
+    extraHeaders: headers,
+    // Like a browser, the client offers permessage-deflate unless told not to.
+    ...(spec.deflate === false ? { perMessageDeflate: false } : {}),
+  });
+  return new Promise((resolve) => {
+    let settled = false;
+    let connected = false;
+    let upgraded = false;
+    const timer = setTimeout(() => finish({ ok: false, error: "timeout" }), (spec.timeoutMs || DEFAULT_TIMEOUT_MS) + 1000);
+    function finish(outcome) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ socket, ms: Number(process.hrtime.bigint() - started) / 1e6, ...outcome });
+    }
+    socket.io.on("open", () => {
+      socket.io.engine.once("upgrade", () => {
+        upgraded = true;
+        if (connected) finish({ ok: true });
+      });
+    });
+    socket.once("connect", () => {
+      connected = true;
+      if (!waitUpgrade || upgraded) finish({ ok: true });
+    });
+    socket.once("connect_error", (err) => {
+      // A server refusal (CONNECT_ERROR packet) has no transport `type`; a
+      // transport failure or the client's own timeout is not a refusal.
+      const message = String(err && err.message);
+      finish({ ok: false, refused: Boolean(err && !err.type && message !== "timeout"), error: message });
+    });
+  });
+}
+
+/** Run `total` async jobs, `concurrency` at a time, stopping early at `deadline`. */
+async function pool(total, concurrency, deadline, job) {
+  let issued = 0;
+  async function lane() {
+    while (issued < total && Date.now() < deadline) {
+      const index = issued++;
+      await job(index);
+    }
+  }
+  const lanes = Array.from({ length: Math.max(1, Math.min(concurrency, total)) }, lane);
+  await Promise.all(lanes);
+}
+
+function deadlineFromNow(seconds) {
+  return Date.now() + 1000 * (seconds || 120);
+}
+
+async function openMany(count, sockets, errors, deadline) {
+  let failed = 0;
+  await pool(count, spec.concurrency || 50, deadline, async () => {
+    const outcome = await openSocket();
+    if (outcome.ok) sockets.push(outcome.socket);
+    else {
+      failed++;
+      countInto(errors, outcome.error);
+      outcome.socket.close();
+    }
+  });
+  return failed;
+}
+
+function closeAll(sockets) {
+  for (const socket of sockets) socket.close();
+}
+
+// ---- modes -----------------------------------------------------------------
+async function runConnect() {
+  emit({ event: "ready" });
+  const opened = [];
+  if (await waitForGo()) {
+    const expectRefused = spec.expect === "refused";
+    const waitUpgrade = spec.expect === "upgrade";
+    const errors = {};
+    const latencies = [];
+    let succeeded = 0;
+    let failed = 0;
+    const step = startStep();
+    // Sockets stay open until the step ends, so the server's CPU over this step
+    // is the cost of connecting only; closing is the next, separate step.
+    await pool(spec.n, spec.concurrency || 50, deadlineFromNow(spec.deadlineSeconds), async () => {
+      const outcome = await openSocket({ waitUpgrade });
+      opened.push(outcome.socket);
+      const good = expectRefused ? outcome.refused : outcome.ok;
+      if (good) {
+        succeeded++;
+        latencies.push(outcome.ms);
+      } else failed++;
+      if (!outcome.ok) countInto(errors, outcome.error);
+    });
+    const measured = finishStep(step);
+    emit({
+      event: "result",
+      step: "connect",
+      succeeded,
+      failed,
+      errors,
+      rate: succeeded / measured.seconds,
+      latencyMs: latencySummary(latencies),
+      ...measured,
+    });
+  }
+  if (await waitForGo()) {
+    const step = startStep();
+    closeAll(opened);
+    emit({ event: "result", step: "close", closed: opened.length, ...finishStep(step) });
+  }
+  emit({ event: "done" });
+  await nextCommand();
+}
+
+async function runIdle() {
+  const sockets = [];
+  let dropped = 0;
+  let failed = 0;
+  const errors = {};
+  emit({ event: "ready" });
+  for (const [stage, target] of (spec.stages || []).entries()) {
+    if (!(await waitForGo())) break;
+    const step = startStep();
+    const want = Math.max(0, target - sockets.length);
+    const before = sockets.length;
+    failed += await openMany(want, sockets, errors, deadlineFromNow(spec.deadlineSeconds));
+    for (const socket of sockets.slice(before)) socket.once("disconnect", () => dropped++);
+    const connectSeconds = finishStep(step).seconds;
+    progress(`stage ${stage}: ${sockets.length} open after ${connectSeconds.toFixed(1)} s, holding ${spec.holdSeconds} s`);
+    emit({ event: "connected", stage, open: sockets.length });
+    await new Promise((resolve) => setTimeout(resolve, 1000 * (spec.holdSeconds || 0)));
+    const stillConnected = sockets.filter((s) => s.connected).length;
+    emit({
+      event: "result",
+      stage,
+      target,
+      open: sockets.length,
+      stillConnected,
+      dropped,
+      failed,
+      errors,
+      connectSeconds,
+      ...finishStep(step),
+    });
+  }
+  emit({ event: "done" });
+  await nextCommand();
+  closeAll(sockets);
+}
+
+async function runEcho() {
+  const sockets = [];
+  const errors = {};
+  const failedToOpen = await openMany(spec.clients, sockets, errors, deadlineFromNow(spec.deadlineSeconds));
+  emit({ event: "ready", open: sockets.length, failed: failedToOpen, errors });
+  if (await waitForGo()) {
+    const latencies = [];
+    let acked = 0;
+    let wrong = 0;
+    let lost = 0;
+    const deadline = deadlineFromNow(spec.deadlineSeconds);
+    const step = startStep();
+    await Promise.all(
+      sockets.map(async (socket, client) => {
+        for (let seq = 0; seq < spec.perClient && Date.now() < deadline; seq++) {
+          const sent = process.hrtime.bigint();
+          try {
+            const reply = await socket.timeout(10000).emitWithAck("echo", { client, seq, text: "hello" });
+            latencies.push(Number(process.hrtime.bigint() - sent) / 1e6);
+            if (reply && reply.client === client && reply.seq === seq) acked++;
+            else wrong++;
+          } catch {
+            lost++;
+          }
+        }
+      }),
+    );
+    const measured = finishStep(step);
+    emit({ event: "result", acked, wrong, lost, rate: acked / measured.seconds, latencyMs: latencySummary(latencies), ...measured });
+  }
+  emit({ event: "done" });
+  await nextCommand();
+  closeAll(sockets);
+}
+
+async function runFanout() {
+  const sockets = [];
+  const errors = {};
+  const conversation = spec.conversation || "bench";
+  const failedToOpen = await openMany(spec.clients, sockets, errors, deadlineFromNow(spec.deadlineSeconds));
+  let joined = 0;
+  await pool(sockets.length, spec.concurrency || 50, deadlineFromNow(spec.deadlineSeconds), async (i) => {
+    try {
+      const reply = await sockets[i].timeout(10000).emitWithAck("join", { conversation });
+      if (reply && reply.ok) joined++;
+    } catch {
+      countInto(errors, "join timeout");
+    }
+  });
+  emit({ event: "ready", open: sockets.length, joined, failed: failedToOpen, errors });
+  if (await waitForGo()) {
+    let tag = null;
+    let received = 0;
+    let onAll = null;
+    for (const socket of sockets) {
+      socket.on("message", (msg) => {
+        if (msg && msg.text === tag && ++received === joined && onAll) onAll();
+      });
+    }
+    const roundMs = [];
+    let delivered = 0;
+    let incomplete = 0;
+    const deadline = deadlineFromNow(spec.deadlineSeconds);
+    const step = startStep();
+    for (let round = 0; round < spec.rounds && Date.now() < deadline && joined > 0; round++) {
+      tag = `round-${round}`;
+      received = 0;
+      const started = process.hrtime.bigint();
+      const complete = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), spec.roundTimeoutMs || 10000);
+        onAll = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        sockets[0].emit("message", { conversation, text: tag });
+      });
+      delivered += received;
+      if (complete) roundMs.push(Number(process.hrtime.bigint() - started) / 1e6);
+      else incomplete++;
+    }
+    const measured = finishStep(step);
+    emit({
+      event: "result",
+      recipients: joined,
+      rounds: roundMs.length,
+      incomplete,
+      delivered,
+      rate: delivered / measured.seconds,
+      roundMs: latencySummary(roundMs),
+      ...measured,
+    });
+  }
+  emit({ event: "done" });
+  await nextCommand();
+  closeAll(sockets);
+}
+
+const modes = { connect: runConnect, idle: runIdle, echo: runEcho, fanout: runFanout };
+
+async function main() {
+  const run = modes[spec.mode];
+  if (!run) {
+    console.error(`unknown mode ${JSON.stringify(spec.mode)}; use one of ${Object.keys(modes).join(", ")}`);
+    process.exit(2);
+  }
+  await run();
+  emit({ event: "closed" });
+  rl.close();
+  // Sockets are closed; give their close frames a moment, then leave even if a
+  // transport still holds the event loop open.
+  setTimeout(() => process.exit(0), 200).unref();
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,281 @@
+"""One function per measured workload; each returns plain numbers for one run.
+
+A scenario starts a load generator against one target, reads the server's
+CPU time (and the ArangoDB test server's request counter) right before and
+after the measured step, and returns what it saw. Nothing here decides what
+is good: :mod:`bench.metrics` summarises, :mod:`bench.report` judges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+from pathlib import Path
+
+from bench.load import LoadGenerator
+from bench.servers import ArangoServer
+from bench.servers import Target
+
+KIB = 1024
+#: Slack on top of a step's own deadline before the harness gives up on it.
+STEP_GRACE = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How big each workload is; ``FULL`` and ``QUICK`` are the two presets."""
+
+    runs: int
+    connect_n: int
+    connect_concurrency: int
+    upgrade_n: int
+    refused_n: int
+    idle_stages: tuple[int, ...]
+    idle_hold_seconds: float
+    echo_clients: int
+    echo_per_client: int
+    fanout_clients: int
+    fanout_rounds: int
+    #: Upper bound for any one step, in seconds.
+    step_deadline: float
+
+
+FULL = Sizes(
+    runs=3,
+    connect_n=1500,
+    connect_concurrency=50,
+    upgrade_n=500,
+    refused_n=1500,
+    idle_stages=(2000, 10000),
+    idle_hold_seconds=60,
+    echo_clients=100,
+    echo_per_client=150,
+    fanout_clients=1000,
+    fanout_rounds=30,
+    step_deadline=180,
+)
+
+QUICK = Sizes(
+    runs=1,
+    connect_n=40,
+    connect_concurrency=10,
+    upgrade_n=20,
+    refused_n=30,
+    idle_stages=(30, 60),
+    idle_hold_seconds=2,
+    echo_clients=10,
+    echo_per_client=20,
+    fanout_clients=20,
+    fanout_rounds=5,
+    step_deadline=60,
+)
+
+
+def _spec(target: Target, mode: str, sizes: Sizes, **fields: t.Any) -> dict[str, t.Any]:
+    return {
+        "mode": mode,
+        "label": target.name,
+        "url": target.url,
+        "cookie": target.cookie,
+        "concurrency": sizes.connect_concurrency,
+        "deadlineSeconds": sizes.step_deadline,
+        **fields,
+    }
+
+
+def _loadgen_fields(result: dict[str, t.Any]) -> dict[str, float]:
+    return {
+        "loadgen_cpu_percent": result["cpuPercent"],
+        "loadgen_event_loop_percent": result["eventLoopPercent"],
+    }
+
+
+def _arango_count(arango: ArangoServer | None, target: Target) -> int | None:
+    return arango.request_count() if arango is not None and target.uses_arango else None
+
+
+def _arango_reset(arango: ArangoServer | None, target: Target) -> None:
+    if arango is not None and target.uses_arango:
+        arango.reset()
+
+
+def connect(
+    target: Target,
+    sizes: Sizes,
+    log_dir: Path,
+    *,
+    kind: str,
+    arango: ArangoServer | None = None,
+) -> dict[str, t.Any]:
+    """Connect ``n`` sockets (``kind``: websocket, upgrade or refused), then close them.
+
+    Sockets stay open until the connect step ends, so the server CPU read over
+    the step is the cost of connecting; closing them is measured separately.
+    """
+    n = {"websocket": sizes.connect_n, "upgrade": sizes.upgrade_n, "refused": sizes.refused_n}[kind]
+    fields: dict[str, t.Any] = {"n": n, "expect": "connect", "transports": ["websocket"]}
+    if kind == "upgrade":
+        fields.update(expect="upgrade", transports=["polling", "websocket"])
+    elif kind == "refused":
+        fields.update(expect="refused", cookie="")
+    spec = _spec(target, "connect", sizes, **fields)
+    with LoadGenerator(spec, log_dir) as gen:
+        gen.expect("ready", STEP_GRACE)
+        _arango_reset(arango, target)
+        cpu_before = target.tree.cpu_seconds()
+        gen.go()
+        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        cpu_connect = target.tree.cpu_seconds() - cpu_before
+        arango_requests = _arango_count(arango, target)
+        gen.go()
+        closed = gen.expect("result", STEP_GRACE)
+        target.tree.wait_until_idle()
+        cpu_close = target.tree.cpu_seconds() - cpu_before - cpu_connect
+    succeeded = result["succeeded"]
+    return {
+        "n": n,
+        "succeeded": succeeded,
+        "failed": result["failed"],
+        "errors": result["errors"],
+        "per_second": result["rate"],
+        "latency_ms": result["latencyMs"],
+        "server_cpu_ms_per_connect": 1000 * cpu_connect / max(succeeded, 1),
+        "server_cpu_ms_per_close": 1000 * cpu_close / max(closed["closed"], 1),
+        "server_cpu_percent": 100 * cpu_connect / result["seconds"],
+        "arango_requests": arango_requests,
+        "arango_requests_per_connect": (
+            None if arango_requests is None else arango_requests / max(succeeded, 1)
+        ),
+        **_loadgen_fields(result),
+    }
+
+
+def echo(
+    target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None
+) -> dict[str, t.Any]:
+    """``clients`` sockets each send ``per_client`` acked echo events, one at a time."""
+    spec = _spec(
+        target, "echo", sizes, clients=sizes.echo_clients, perClient=sizes.echo_per_client
+    )
+    with LoadGenerator(spec, log_dir) as gen:
+        ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
+        _arango_reset(arango, target)
+        cpu_before = target.tree.cpu_seconds()
+        gen.go()
+        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        cpu = target.tree.cpu_seconds() - cpu_before
+        arango_requests = _arango_count(arango, target)
+    acked = result["acked"]
+    return {
+        "clients": ready["open"],
+        "acked": acked,
+        "wrong": result["wrong"],
+        "lost": result["lost"],
+        "per_second": result["rate"],
+        "latency_ms": result["latencyMs"],
+        "server_cpu_us_per_event": 1e6 * cpu / max(acked, 1),
+        "server_cpu_percent": 100 * cpu / result["seconds"],
+        "arango_requests": arango_requests,
+        **_loadgen_fields(result),
+    }
+
+
+def fanout(
+    target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None
+) -> dict[str, t.Any]:
+    """``clients`` sockets join one conversation; one of them sends ``rounds`` messages."""
+    spec = _spec(
+        target,
+        "fanout",
+        sizes,
+        clients=sizes.fanout_clients,
+        rounds=sizes.fanout_rounds,
+        conversation=f"bench-{target.name}",
+    )
+    with LoadGenerator(spec, log_dir) as gen:
+        ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
+        _arango_reset(arango, target)
+        cpu_before = target.tree.cpu_seconds()
+        gen.go()
+        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        cpu = target.tree.cpu_seconds() - cpu_before
+        arango_requests = _arango_count(arango, target)
+    delivered = result["delivered"]
+    return {
+        "recipients": ready["joined"],
+        "rounds": result["rounds"],
+        "incomplete_rounds": result["incomplete"],
+        "delivered": delivered,
+        "per_second": result["rate"],
+        "round_ms": result["roundMs"],
+        "server_cpu_us_per_delivery": 1e6 * cpu / max(delivered, 1),
+        "server_cpu_percent": 100 * cpu / result["seconds"],
+        "arango_requests": arango_requests,
+        "messages_sent": result["rounds"] + result["incomplete"],
+        **_loadgen_fields(result),
+    }
+
+
+def warm_up(target: Target, log_dir: Path) -> None:
+    """A few connects so lazy imports and first-use caches are paid before measuring."""
+    spec = _spec(target, "connect", QUICK, n=20, expect="connect", transports=["websocket"])
+    with LoadGenerator(spec, log_dir) as gen:
+        gen.expect("ready", STEP_GRACE)
+        gen.go()
+        gen.expect("result", STEP_GRACE)
+        gen.go()
+        gen.expect("result", STEP_GRACE)
+    target.tree.wait_until_idle()
+
+
+def idle_hold(
+    target: Target,
+    sizes: Sizes,
+    log_dir: Path,
+    progress: t.Callable[[str], None],
+) -> list[dict[str, t.Any]]:
+    """Open idle authenticated websockets up to each stage size and hold them.
+
+    The server is expected to be fresh (only warmed up); its RSS before the
+    first stage is the zero point. One entry per stage: RSS per socket at the
+    end of that stage's hold, and how many sockets were still connected.
+    """
+    spec = _spec(
+        target,
+        "idle",
+        sizes,
+        stages=list(sizes.idle_stages),
+        holdSeconds=sizes.idle_hold_seconds,
+    )
+    rss_before = target.tree.rss_bytes()
+    stages = []
+    hold_timeout = sizes.step_deadline + sizes.idle_hold_seconds + STEP_GRACE
+    with LoadGenerator(spec, log_dir) as gen:
+        gen.expect("ready", STEP_GRACE)
+        for size in sizes.idle_stages:
+            gen.go()
+            connected = gen.expect("connected", hold_timeout)
+            progress(
+                f"{target.name}: {connected['open']} idle sockets open,"
+                f" holding {sizes.idle_hold_seconds:g} s"
+            )
+            result = gen.expect("result", hold_timeout)
+            rss = target.tree.rss_bytes()
+            still = result["stillConnected"]
+            stages.append(
+                {
+                    "target_sockets": size,
+                    "opened": result["open"],
+                    "still_connected": still,
+                    "dropped": result["dropped"],
+                    "failed_to_open": result["failed"],
+                    "errors": result["errors"],
+                    "all_stayed": still == size and result["dropped"] == 0,
+                    "connect_seconds": result["connectSeconds"],
+                    "rss_bytes": rss,
+                    "rss_kib_per_socket": (rss - rss_before) / KIB / max(still, 1),
+                    **_loadgen_fields(result),
+                }
+            )
+        gen.expect("done", STEP_GRACE)
+    return stages
