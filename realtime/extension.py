@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf
+from . import auth, csrf, signals
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -89,7 +89,8 @@ class Realtime:
         _require_secret_key(app, development)
         _secure_cookie_settings(app, development)
 
-        store = build_store(config, app.instance_path)
+        # A ready-made SessionStore instance may be given (custom backends, tests).
+        store = config.get("REALTIME_SESSION_STORE") or build_store(config, app.instance_path)
         queue = message_queue_url(config)
         if queue and store.kind == "embedded":
             raise ConfigError(
@@ -169,6 +170,7 @@ class Realtime:
             record = auth.authenticate(session, state.store)
         except AuthError as exc:
             guard_logger.info("Socket refused: %s (%s) from %s", exc.message, exc.reason, request.remote_addr)
+            signals.socket_refused.send(current_app._get_current_object(), reason=exc.reason, remote_addr=request.remote_addr)
             raise ConnectionRefusedError(exc.message, {"reason": exc.reason}) from None
         except StoreError as exc:
             self._refuse_unavailable(str(exc))
@@ -190,6 +192,7 @@ class Realtime:
             state.connections.remove(ref)
             guard_logger.exception("A connect hook failed; refusing the socket")
             raise ConnectionRefusedError("Server error", {"reason": "error"}) from None
+        signals.socket_connected.send(current_app._get_current_object(), identity=identity, ref=ref)
 
     @staticmethod
     def _refuse_unavailable(cause: str) -> t.NoReturn:
@@ -199,13 +202,16 @@ class Realtime:
             cause,
             extra={"tags": STORE_ERROR_TAGS, "reason": reason},
         )
+        signals.socket_refused.send(current_app._get_current_object(), reason=reason, remote_addr=request.remote_addr)
         raise ConnectionRefusedError(message, {"reason": reason}) from None
 
     def _on_disconnect(self, reason: t.Any = None) -> None:
         state = get_state()
-        identity = state.connections.remove((request.sid, request.namespace))  # type: ignore[attr-defined]
+        ref: SocketRef = (request.sid, request.namespace)  # type: ignore[attr-defined]
+        identity = state.connections.remove(ref)
         if identity is None:
             return
+        signals.socket_disconnected.send(current_app._get_current_object(), identity=identity, ref=ref, reason=reason)
         for hook in self._disconnect_hooks:
             try:
                 hook(identity, reason)
@@ -287,6 +293,7 @@ def revoke_session(sid: str, reason: str = "revoked") -> None:
     state = get_state()
     state.store.delete(sid)
     end_sockets(state, state.connections.of_session(sid), reason)
+    signals.sessions_ended.send(current_app._get_current_object(), sids=[sid], uid=None, reason=reason)
 
 
 def revoke_user(uid: str, reason: str = "revoked") -> list[str]:
@@ -294,6 +301,7 @@ def revoke_user(uid: str, reason: str = "revoked") -> list[str]:
     state = get_state()
     sids = state.store.delete_user(uid)
     end_sockets(state, state.connections.of_user(uid), reason)
+    signals.sessions_ended.send(current_app._get_current_object(), sids=sids, uid=uid, reason=reason)
     return sids
 
 

@@ -1,0 +1,101 @@
+"""Fixtures shared by the suite: apps in threading mode, live servers, e2e environments."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+import uuid
+
+import pytest
+from werkzeug.serving import make_server
+
+from realtime.web import create_app
+from tests.support.procs import base_env, free_port, run_flask, run_release
+
+pytest_plugins = ["tests.arangodb.fixtures"]
+
+TEST_SECRET = "test-secret-key-" + "k" * 32
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Build the reference app in threading mode; keyword args become config."""
+
+    def factory(**config: t.Any):
+        settings = {
+            "TESTING": True,
+            "SECRET_KEY": TEST_SECRET,
+            "REALTIME_ASYNC_MODE": "threading",
+            "REALTIME_ENV": "development",
+        }
+        settings.update(config)
+        return create_app(settings, instance_path=str(tmp_path / "instance"))
+
+    return factory
+
+
+@pytest.fixture
+def arango_config(arango_server) -> dict[str, t.Any]:
+    """Config for a fresh database on the ArangoDB test server, schema created."""
+    config = {
+        "ARANGO_URL": arango_server.url,
+        "ARANGO_USERNAME": arango_server.username,
+        "ARANGO_PASSWORD": arango_server.password,
+        "ARANGO_DB": "t_" + uuid.uuid4().hex[:12],
+    }
+    return config
+
+
+class LiveServer:
+    """A Flask app served by werkzeug in a thread (threading mode), on a free port."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def serve():
+    servers: list[LiveServer] = []
+
+    def start(app) -> LiveServer:
+        server = LiveServer(app).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def e2e_env(arango_server):
+    """Environment for app subprocesses on a fresh database, schema and users created."""
+
+    def factory(**overrides: str) -> dict[str, str]:
+        env = base_env(
+            ARANGO_URL=arango_server.url,
+            ARANGO_USERNAME=arango_server.username,
+            ARANGO_PASSWORD=arango_server.password,
+            ARANGO_DB="e2e_" + uuid.uuid4().hex[:12],
+            **overrides,
+        )
+        result = run_release(env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for name in ("alice", "bob"):
+            result = run_flask(["--app", "wsgi", "realtime", "create-user", name, "--password", f"{name}-pw"], env)
+            assert result.returncode == 0, result.stdout + result.stderr
+        return env
+
+    return factory
