@@ -79,7 +79,7 @@ def serve():
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def e2e_env(arango_server):
     """Environment for app subprocesses on a fresh database, schema and users created."""
 

@@ -120,6 +120,8 @@ class AppProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait(5)
+        finally:
+            self.log.close()
 
     def __enter__(self) -> AppProcess:
         return self.start()
