@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import typing as t
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -212,8 +213,13 @@ class ArangoServerProcess:
         request = urllib.request.Request(
             f"{self.url}/_test/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
         )
-        with _OPENER.open(request, timeout=10) as response:
-            return json.loads(response.read())
+        try:
+            with _OPENER.open(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            with exc:  # holds the connection open until closed
+                detail = exc.read().decode(errors="replace")
+            raise ArangoServerError(f"{method} /_test/{path} answered HTTP {exc.code}: {detail}") from None
 
     def faults(
         self,
