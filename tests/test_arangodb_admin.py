@@ -12,16 +12,18 @@ import secrets
 import jwt
 import pytest
 import requests
-from arango.exceptions import CollectionCreateError
-from arango.exceptions import CollectionDeleteError
-from arango.exceptions import CollectionListError
-from arango.exceptions import DatabaseCreateError
-from arango.exceptions import DatabaseDeleteError
-from arango.exceptions import DocumentGetError
-from arango.exceptions import IndexCreateError
-from arango.exceptions import IndexListError
-from arango.exceptions import JWTAuthError
-from arango.exceptions import ServerConnectionError
+from arango.exceptions import (
+    CollectionCreateError,
+    CollectionDeleteError,
+    CollectionListError,
+    DatabaseCreateError,
+    DatabaseDeleteError,
+    DocumentGetError,
+    IndexCreateError,
+    IndexListError,
+    JWTAuthError,
+    ServerConnectionError,
+)
 
 # -- 1. routing --------------------------------------------------------------
 
@@ -155,9 +157,7 @@ def test_server_without_credentials_accepts_everything(start_arango_server):
         assert db.create_collection("open").insert({"_key": "a"})["_key"] == "a"
         assert requests.get(f"{server.url}/_api/collection/open/count", timeout=5).json()["count"] == 1
         # ArangoDB 3.12.6+ with authentication off answers logins with this.
-        assert requests.post(f"{server.url}/_open/auth", json={"username": "x"}, timeout=5).json() == {
-            "jwt": "invalid"
-        }
+        assert requests.post(f"{server.url}/_open/auth", json={"username": "x"}, timeout=5).json() == {"jwt": "invalid"}
     finally:
         client.close()
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from arango.exceptions import AQLQueryExecuteError
-from arango.exceptions import CursorCloseError
-from arango.exceptions import DocumentDeleteError
+from arango.exceptions import AQLQueryExecuteError, CursorCloseError, DocumentDeleteError
 
 from realtime.stores import aql
 from tests.arangodb.aql import QueryEngine

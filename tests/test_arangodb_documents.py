@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from arango.exceptions import DocumentDeleteError
-from arango.exceptions import DocumentGetError
-from arango.exceptions import DocumentInError
-from arango.exceptions import DocumentInsertError
-from arango.exceptions import DocumentReplaceError
-from arango.exceptions import DocumentRevisionError
-from arango.exceptions import DocumentUpdateError
+from arango.exceptions import (
+    DocumentDeleteError,
+    DocumentGetError,
+    DocumentInError,
+    DocumentInsertError,
+    DocumentReplaceError,
+    DocumentRevisionError,
+    DocumentUpdateError,
+)
 
 SYSTEM_ATTRIBUTES = {"_id", "_key", "_rev"}
 

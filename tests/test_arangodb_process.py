@@ -15,8 +15,7 @@ import requests
 from arango.exceptions import DocumentInsertError
 from arango.http import DefaultHTTPClient
 
-from tests.arangodb.fixtures import ROOT
-from tests.arangodb.fixtures import ArangoServerError
+from tests.arangodb.fixtures import ROOT, ArangoServerError
 
 # -- faults ------------------------------------------------------------------
 

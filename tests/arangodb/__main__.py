@@ -14,8 +14,7 @@ import sys
 import threading
 import typing as t
 
-from .server import ArangoTestServer
-from .server import StateFileError
+from .server import ArangoTestServer, StateFileError
 
 
 def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
@@ -27,9 +26,7 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8529, help="port; 0 picks a free one")
     parser.add_argument("--username", help="superuser name (default root when --password is set)")
-    parser.add_argument(
-        "--password", help="superuser password; without --username/--password no authentication"
-    )
+    parser.add_argument("--password", help="superuser password; without --username/--password no authentication")
     parser.add_argument(
         "--ttl-frequency",
         type=float,
@@ -42,9 +39,7 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="load data from PATH at start if it exists, save it there on a clean stop",
     )
-    parser.add_argument(
-        "--log-level", default="WARNING", help="stderr log level (DEBUG logs every request)"
-    )
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level (DEBUG logs every request)")
     return parser.parse_args(argv)
 
 

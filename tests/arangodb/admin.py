@@ -21,9 +21,7 @@ import typing as t
 
 from .errors import ArangoError
 from .faults import FaultPlan
-from .protocol import Request
-from .protocol import Response
-from .protocol import error_response
+from .protocol import Request, Response, error_response
 
 if t.TYPE_CHECKING:
     from .server import ArangoTestServer

@@ -15,15 +15,10 @@ import typing as t
 
 from . import document_api
 from .aql import QueryEngine
-from .auth import Authenticator
-from .auth import unauthorized
+from .auth import Authenticator, unauthorized
 from .errors import ArangoError
 from .indexes import parse_definition
-from .protocol import Call
-from .protocol import Request
-from .protocol import Response
-from .protocol import error_response
-from .protocol import ok
+from .protocol import Call, Request, Response, error_response, ok
 from .storage import Store
 
 logger = logging.getLogger(__name__)
@@ -148,12 +143,15 @@ class Api:
         method, rest = call.request.method, call.rest
         if method == "GET" and rest == ["current"]:
             database = call.database
-            return ok(200, result={
-                "name": database.name,
-                "id": str(database.id),
-                "path": "none",
-                "isSystem": database.is_system,
-            })
+            return ok(
+                200,
+                result={
+                    "name": database.name,
+                    "id": str(database.id),
+                    "path": "none",
+                    "isSystem": database.is_system,
+                },
+            )
         if method == "GET" and rest == ["user"]:
             names = [n for n in self.store.databases if call.user.can_use(n)]
             return ok(200, result=sorted(names))
@@ -187,11 +185,7 @@ class Api:
         if not rest:
             if method == "GET":
                 exclude_system = call.request.flag("excludeSystem", False)
-                result = [
-                    c.info()
-                    for c in database.collections.values()
-                    if not (exclude_system and c.is_system)
-                ]
+                result = [c.info() for c in database.collections.values() if not (exclude_system and c.is_system)]
                 return ok(200, result=result)
             if method == "POST":
                 collection = database.create_collection(self.store, call.request.json())
@@ -212,15 +206,12 @@ class Api:
             collection.truncate()
             return ok(200, collection.info())
         if method == "DELETE" and action is None:
-            database.drop_collection(
-                collection.name, is_system=call.request.flag("isSystem", False)
-            )
+            database.drop_collection(collection.name, is_system=call.request.flag("isSystem", False))
             return ok(200, id=str(collection.id))
         if method in ("GET", "PUT"):
             raise ArangoError(
                 400,
-                f"'{method} /_api/collection/<name>/{action}' is not implemented by the"
-                " ArangoDB test server",
+                f"'{method} /_api/collection/<name>/{action}' is not implemented by the ArangoDB test server",
             )
         raise ArangoError(405)
 

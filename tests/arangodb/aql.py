@@ -24,8 +24,7 @@ from . import values
 from .errors import ArangoError
 
 if t.TYPE_CHECKING:
-    from .storage import Collection
-    from .storage import Database
+    from .storage import Collection, Database
 
 #: Where the app keeps its queries, relative to the repository root.
 QUERIES_FILE = pathlib.Path(__file__).resolve().parents[2] / "realtime" / "stores" / "aql.py"
@@ -85,9 +84,7 @@ def _list_sessions(collection: Collection, bind: dict[str, t.Any]) -> QueryResul
     if not values.is_number(limit) or limit < 0 or limit != int(limit):
         raise ArangoError(1553, "bind parameter 'limit' has an invalid value or type")
     documents = list(collection.documents.values())
-    ordered = sorted(
-        documents, key=lambda doc: values.sort_key(doc.get("created_at")), reverse=True
-    )
+    ordered = sorted(documents, key=lambda doc: values.sort_key(doc.get("created_at")), reverse=True)
     return QueryResult(ordered[: int(limit)], scanned=len(documents))
 
 
@@ -99,8 +96,7 @@ def _purge_expired(collection: Collection, bind: dict[str, t.Any]) -> QueryResul
     keys = [
         doc["_key"]
         for doc in documents
-        if values.is_number(doc.get("expires_at"))
-        and values.compare(doc["expires_at"], now) <= 0
+        if values.is_number(doc.get("expires_at")) and values.compare(doc["expires_at"], now) <= 0
     ]
     for key in keys:
         del collection.documents[key]
@@ -109,15 +105,9 @@ def _purge_expired(collection: Collection, bind: dict[str, t.Any]) -> QueryResul
 
 #: Constant name in realtime/stores/aql.py -> implementation.
 _IMPLEMENTATIONS = {
-    "SESSIONS_OF_USER": FixedQuery(
-        "SESSIONS_OF_USER", frozenset({"@collection", "uid"}), _sessions_of_user
-    ),
-    "LIST_SESSIONS": FixedQuery(
-        "LIST_SESSIONS", frozenset({"@collection", "limit"}), _list_sessions
-    ),
-    "PURGE_EXPIRED": FixedQuery(
-        "PURGE_EXPIRED", frozenset({"@collection", "now"}), _purge_expired, writes=True
-    ),
+    "SESSIONS_OF_USER": FixedQuery("SESSIONS_OF_USER", frozenset({"@collection", "uid"}), _sessions_of_user),
+    "LIST_SESSIONS": FixedQuery("LIST_SESSIONS", frozenset({"@collection", "limit"}), _list_sessions),
+    "PURGE_EXPIRED": FixedQuery("PURGE_EXPIRED", frozenset({"@collection", "now"}), _purge_expired, writes=True),
 }
 
 
@@ -172,13 +162,9 @@ class QueryEngine:
         if not isinstance(bind, dict):
             raise ArangoError(10, "bindVars must be an object")
         for name in sorted(fixed.params - bind.keys()):
-            raise ArangoError(
-                1551, f"no value specified for declared bind parameter '{name}' (while parsing)"
-            )
+            raise ArangoError(1551, f"no value specified for declared bind parameter '{name}' (while parsing)")
         for name in sorted(bind.keys() - fixed.params):
-            raise ArangoError(
-                1552, f"bind parameter '{name}' was not declared in the query (while parsing)"
-            )
+            raise ArangoError(1552, f"bind parameter '{name}' was not declared in the query (while parsing)")
         if not isinstance(bind["@collection"], str):
             raise ArangoError(1553, "bind parameter '@collection' has an invalid value or type")
         collection = database.collection(bind["@collection"])

@@ -16,11 +16,8 @@ import urllib.parse
 
 from .errors import ArangoError
 from .keys import key_part
-from .protocol import Call
-from .protocol import Response
-from .storage import OVERWRITE_MODES
-from .storage import Collection
-from .storage import WriteResult
+from .protocol import Call, Response
+from .storage import OVERWRITE_MODES, Collection, WriteResult
 
 ItemOperation = t.Callable[[t.Any], dict[str, t.Any]]
 
@@ -220,9 +217,7 @@ def _modify(call: Call, collection: Collection, key: str | None) -> Response:
 
     def apply(key: str, body: t.Any, expected_rev: str | None) -> WriteResult:
         if patch:
-            return collection.update(
-                key, body, expected_rev, keep_null=keep_null, merge_objects=merge_objects
-            )
+            return collection.update(key, body, expected_rev, keep_null=keep_null, merge_objects=merge_objects)
         return collection.replace(key, body, expected_rev)
 
     body = request.json()

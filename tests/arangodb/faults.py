@@ -52,9 +52,7 @@ class FaultPlan:
         fields = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise ArangoError(
-                400, f"unknown fault setting(s) {unknown}; known: {sorted(fields)}"
-            )
+            raise ArangoError(400, f"unknown fault setting(s) {unknown}; known: {sorted(fields)}")
         plan = cls(**data)
         if not isinstance(plan.latency_ms, (int, float)) or plan.latency_ms < 0:
             raise ArangoError(400, "latency_ms must be a number >= 0")

@@ -16,8 +16,7 @@ from .keys import is_valid_index_name
 from .values import is_number
 
 _ALIASES = {"hash": "persistent", "skiplist": "persistent"}
-_UNSUPPORTED = ("geo", "geo1", "geo2", "fulltext", "inverted", "zkd", "mdi",
-                "mdi-prefixed", "vector", "edge")
+_UNSUPPORTED = ("geo", "geo1", "geo2", "fulltext", "inverted", "zkd", "mdi", "mdi-prefixed", "vector", "edge")
 
 
 @dataclasses.dataclass

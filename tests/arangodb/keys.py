@@ -45,20 +45,12 @@ def is_valid_collection_name(name: object, *, system: bool = False) -> bool:
 
 def is_valid_database_name(name: object) -> bool:
     """Traditional database naming, at most 64 bytes."""
-    return (
-        isinstance(name, str)
-        and len(name.encode("utf-8")) <= 64
-        and _DATABASE_NAME.match(name) is not None
-    )
+    return isinstance(name, str) and len(name.encode("utf-8")) <= 64 and _DATABASE_NAME.match(name) is not None
 
 
 def is_valid_index_name(name: object) -> bool:
     """Index names follow the collection naming rules."""
-    return (
-        isinstance(name, str)
-        and len(name.encode("utf-8")) <= 256
-        and _INDEX_NAME.match(name) is not None
-    )
+    return isinstance(name, str) and len(name.encode("utf-8")) <= 256 and _INDEX_NAME.match(name) is not None
 
 
 def key_part(handle: str) -> str:
@@ -92,12 +84,8 @@ class KeyGenerator:
     ) -> None:
         if type not in self.TYPES:
             raise ArangoError(1232, f"invalid key generator type '{type}'")
-        if type == "autoincrement" and (
-            not _is_int(increment) or not 0 < increment < 2**16 or not _is_int(offset)
-        ):
-            raise ArangoError(
-                10, "autoincrement key generator needs increment in 1..65535"
-            )
+        if type == "autoincrement" and (not _is_int(increment) or not 0 < increment < 2**16 or not _is_int(offset)):
+            raise ArangoError(10, "autoincrement key generator needs increment in 1..65535")
         self.type = type
         self.allow_user_keys = allow_user_keys
         self.increment = increment

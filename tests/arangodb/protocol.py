@@ -50,11 +50,7 @@ class Request:
         inside a key stays part of that key.
         """
         try:
-            return [
-                urllib.parse.unquote(segment, errors="strict")
-                for segment in self.path.split("/")
-                if segment
-            ]
+            return [urllib.parse.unquote(segment, errors="strict") for segment in self.path.split("/") if segment]
         except UnicodeDecodeError:
             raise ArangoError(400, f"invalid URL encoding in path '{self.path}'") from None
 

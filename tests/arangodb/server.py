@@ -18,20 +18,16 @@ import struct
 import threading
 import time
 import typing as t
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import admin
 from .api import Api
 from .aql import QueryEngine
 from .auth import Authenticator
 from .errors import ArangoError
-from .protocol import Request
-from .protocol import Response
-from .protocol import error_response
+from .faults import Faults, RequestStats
+from .protocol import Request, Response, error_response
 from .storage import Store
-from .faults import Faults
-from .faults import RequestStats
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _abort(self) -> None:
         self.close_connection = True
         try:
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             return
         with self.server.connections_lock:
@@ -163,9 +157,7 @@ def load_state(path: pathlib.Path) -> dict[str, t.Any] | None:
             raise ValueError(f"format {data.get('format')!r} != {STATE_FORMAT}")
         return data
     except (ValueError, AttributeError) as exc:
-        raise StateFileError(
-            f"cannot load state file {path}: {exc}. Delete it to start empty."
-        ) from exc
+        raise StateFileError(f"cannot load state file {path}: {exc}. Delete it to start empty.") from exc
 
 
 def save_state(path: pathlib.Path, data: dict[str, t.Any]) -> None:
@@ -241,9 +233,7 @@ class ArangoTestServer:
         )
         self._threads = [serve]
         if self.ttl_frequency > 0:
-            self._threads.append(
-                threading.Thread(target=self._sweep_loop, name="arangodb-ttl", daemon=True)
-            )
+            self._threads.append(threading.Thread(target=self._sweep_loop, name="arangodb-ttl", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -301,8 +291,7 @@ class ArangoTestServer:
             logger.exception("internal error on %s %s", request.method, request.target)
             # A 5xx on GET/HEAD would make python-arango retry for seconds.
             status = 400 if request.method in ("GET", "HEAD") else 500
-            error = ArangoError(4, "internal error in the ArangoDB test server; see its log",
-                                status=status)
+            error = ArangoError(4, "internal error in the ArangoDB test server; see its log", status=status)
             return error_response(error, request)
 
     def reset_data(self) -> None:

@@ -15,15 +15,9 @@ import threading
 import typing as t
 
 from . import values
-from .errors import REV_MISMATCH
-from .errors import ArangoError
-from .indexes import PRIMARY
-from .indexes import Index
-from .keys import KeyGenerator
-from .keys import RevisionClock
-from .keys import is_valid_collection_name
-from .keys import is_valid_database_name
-from .keys import is_valid_key
+from .errors import REV_MISMATCH, ArangoError
+from .indexes import PRIMARY, Index
+from .keys import KeyGenerator, RevisionClock, is_valid_collection_name, is_valid_database_name, is_valid_key
 from .ttl import is_expired
 
 logger = logging.getLogger(__name__)
@@ -74,9 +68,7 @@ class WriteResult:
         return body
 
 
-def merge_patch(
-    old: Document, patch: Document, *, keep_null: bool, merge_objects: bool
-) -> Document:
+def merge_patch(old: Document, patch: Document, *, keep_null: bool, merge_objects: bool) -> Document:
     """Apply a PATCH body the way ``mergeObjectsForUpdate`` does.
 
     ``keepNull=false`` removes attributes the patch sets to null (in merged
@@ -87,9 +79,7 @@ def merge_patch(
     for name, value in patch.items():
         current = result.get(name)
         if merge_objects and isinstance(value, dict) and isinstance(current, dict):
-            result[name] = merge_patch(
-                current, value, keep_null=keep_null, merge_objects=True
-            )
+            result[name] = merge_patch(current, value, keep_null=keep_null, merge_objects=True)
         elif value is None and not keep_null:
             result.pop(name, None)
         else:
@@ -217,8 +207,7 @@ class Collection:
         else:
             raise ArangoError(
                 1210,
-                "unique constraint violated - in index primary of type primary"
-                f" over '_key'; conflicting key: {key}",
+                f"unique constraint violated - in index primary of type primary over '_key'; conflicting key: {key}",
             )
         self._store(new)
         self.key_generator.track(key)
@@ -265,9 +254,7 @@ class Collection:
         document.update(_user_attributes(body))
         return document
 
-    def _patched(
-        self, old: Document, body: Document, keep_null: bool, merge_objects: bool
-    ) -> Document:
+    def _patched(self, old: Document, body: Document, keep_null: bool, merge_objects: bool) -> Document:
         patch = dict(_user_attributes(body))
         merged = merge_patch(old, patch, keep_null=keep_null, merge_objects=merge_objects)
         merged["_rev"] = self.clock.next()
@@ -337,9 +324,7 @@ class Collection:
                 return index, False
         if requested.type == "ttl" and self.ttl_index() is not None:
             raise ArangoError(10, "there can only be one ttl index per collection")
-        if requested.name is not None and any(
-            index.name == requested.name for index in self.all_indexes()
-        ):
+        if requested.name is not None and any(index.name == requested.name for index in self.all_indexes()):
             raise ArangoError(1207, f"duplicate value: index name '{requested.name}'")
         index = dataclasses.replace(requested, id=self.next_index_id)
         if index.name is None:
@@ -379,11 +364,7 @@ class Collection:
         if index is None:
             return 0
         field, expire_after = index.fields[0], index.expire_after
-        expired = [
-            key
-            for key, document in self.documents.items()
-            if is_expired(document, field, expire_after, now)
-        ]
+        expired = [key for key, document in self.documents.items() if is_expired(document, field, expire_after, now)]
         for key in expired:
             del self.documents[key]
         return len(expired)
@@ -459,9 +440,7 @@ class Database:
             )
         for unsupported in ("schema", "computedValues"):
             if spec.get(unsupported):
-                raise ArangoError(
-                    10, f"'{unsupported}' is not implemented by the ArangoDB test server"
-                )
+                raise ArangoError(10, f"'{unsupported}' is not implemented by the ArangoDB test server")
         collection = Collection(
             name,
             store.new_id(),
@@ -578,8 +557,5 @@ class Store:
         store = cls()
         store.clock.last = data["clock"]
         store._ids = itertools.count(data["nextId"])
-        store.databases = {
-            name: Database.restore(name, db, store.clock)
-            for name, db in data["databases"].items()
-        }
+        store.databases = {name: Database.restore(name, db, store.clock) for name, db in data["databases"].items()}
         return store

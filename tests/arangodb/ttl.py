@@ -13,8 +13,7 @@ import datetime as dt
 import re
 import typing as t
 
-from .values import get_path
-from .values import is_number
+from .values import get_path, is_number
 
 _ISO_DATE = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})"
@@ -51,7 +50,7 @@ def parse_iso_date(text: str) -> float | None:
 
 def _zone(text: str | None) -> dt.tzinfo:
     if not text or text == "Z":
-        return dt.timezone.utc
+        return dt.UTC
     sign = -1 if text[0] == "-" else 1
     hours, minutes = int(text[1:3]), int(text[4:6])
     return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))

@@ -58,7 +58,7 @@ def compare(left: t.Any, right: t.Any) -> int:
     if left_rank == _NULL:
         return 0
     if left_rank == _ARRAY:
-        for a, b in zip(left, right):
+        for a, b in zip(left, right, strict=False):
             result = compare(a, b)
             if result:
                 return result
