@@ -98,3 +98,25 @@ def test_one_arango_request_per_connect_and_none_per_event(app_proc, arango_serv
         hang_up(client)
     assert connect_requests == 1
     assert event_requests == 0
+
+
+def test_python_wsgi_runs_the_development_server_on_the_embedded_store(tmp_path):
+    """`python wsgi.py` with no ArangoDB configured: the README's first command."""
+    import sys
+
+    from tests.support.procs import base_env, run_flask
+
+    env = base_env(REALTIME_INSTANCE_PATH=str(tmp_path / "instance"))
+    env.pop("SECRET_KEY")  # development generates one
+    created = run_flask(["--app", "wsgi", "realtime", "create-user", "alice", "--password", "pw"], env)
+    assert created.returncode == 0, created.stderr
+    proc = AppProcess(env, command=[sys.executable, "wsgi.py"]).start()
+    try:
+        assert "embedded SQLite" in proc.output()
+        browser = Browser(proc.url)
+        assert browser.login("alice", "pw").status_code == 302
+        client = connect(proc.url, browser.cookie_header)
+        assert client.call("echo", "ok", timeout=5) == "ok"
+        hang_up(client)
+    finally:
+        proc.stop()
