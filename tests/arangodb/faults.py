@@ -130,6 +130,12 @@ class RequestStats:
             self._methods: dict[str, int] = {}
             self._kinds = dict.fromkeys(KINDS, 0)
             self._faults = {"delayed": 0, "failed": 0, "reset": 0}
+            self._connections = 0
+
+    def record_connection(self) -> None:
+        """Count a connection that carried its first API (non-``/_test/``) request."""
+        with self._lock:
+            self._connections += 1
 
     def record(self, method: str, kind: str, decision: Decision) -> None:
         """Count one request and the fault applied to it."""
@@ -152,4 +158,5 @@ class RequestStats:
                 "by_method": dict(self._methods),
                 "by_kind": dict(self._kinds),
                 "faults": dict(self._faults),
+                "connections": self._connections,
             }

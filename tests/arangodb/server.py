@@ -96,6 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.counted = False
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
@@ -113,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length > 0 else b""
         request = Request(self.command, self.path, self.headers, body)
+        if not self.counted and not request.path.startswith("/_test/"):
+            self.counted = True
+            self.server.app.stats.record_connection()
         response = self.server.app.respond(request)
         if response is None:
             self._abort()
