@@ -4,6 +4,10 @@ Pure logic: no sockets, no threads of its own. Every method assumes the
 caller holds :attr:`Store.lock` (the HTTP layer takes it once per request and
 the TTL sweeper once per sweep), so each request is atomic, like a single
 document operation in ArangoDB.
+
+Stored documents are never modified in place (every write stores a new dict),
+so a response may hold references to them and be encoded after the lock is
+released.
 """
 
 from __future__ import annotations
