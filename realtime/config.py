@@ -44,6 +44,14 @@ DEFAULTS: dict[str, t.Any] = {
     # Message queue between instances: REALTIME_MESSAGE_QUEUE, else REDIS_URL.
     "REALTIME_MESSAGE_QUEUE": None,
     "REDIS_URL": None,
+    # The official Socket.IO JS client (v4) that the reference app's pages
+    # load. To self-host it, point this at your copy of
+    # socket.io-client/dist/socket.io.min.js.
+    "REALTIME_SOCKETIO_CLIENT_URL": "https://cdn.socket.io/4.8.1/socket.io.min.js",
+    # Its Subresource Integrity value ("sha384-..."). Unset: the pinned hash
+    # when the URL is the default CDN build, no check for another URL. "" turns
+    # the check off.
+    "REALTIME_SOCKETIO_CLIENT_INTEGRITY": None,
 }
 
 _BOOL_TRUE = {"1", "true", "yes", "on"}

@@ -17,9 +17,6 @@ from ..logs import configure_logging
 from . import chat, views
 from .users import user_store_for
 
-#: Official socket.io client build, pinned with Subresource Integrity.
-SOCKETIO_CLIENT_URL = "https://cdn.socket.io/4.8.1/socket.io.min.js"
-
 
 def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
@@ -48,6 +45,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_pat
     app.extensions["realtime.users"] = users
     realtime.on_init_db(users.init_schema)
 
+    views.socketio_client(app.config)  # a bad REALTIME_SOCKETIO_CLIENT_* fails here, not in a page
     app.register_blueprint(views.bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
     from .cli import create_user_command
