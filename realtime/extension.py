@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -164,6 +165,22 @@ class Realtime:
     # -- the connect guard -------------------------------------------------
 
     def _on_connect(self, auth_payload: t.Any = None) -> None:
+        # Timed as a whole (gates, the session read, hooks) for the auth
+        # latency metric; connect_checked reports every decision, either way.
+        started = time.perf_counter()
+        outcome, reason = "refused", "error"
+        try:
+            self._check_socket()
+            outcome, reason = "accepted", "ok"
+        except ConnectionRefusedError as exc:
+            reason = (exc.error_args.get("data") or {}).get("reason", "error")
+            raise
+        finally:
+            signals.connect_checked.send(
+                current_app._get_current_object(), outcome=outcome, reason=reason, seconds=time.perf_counter() - started
+            )
+
+    def _check_socket(self) -> None:
         state = get_state()
         ref: SocketRef = (request.sid, request.namespace)  # type: ignore[attr-defined]
         try:
@@ -202,6 +219,7 @@ class Realtime:
             cause,
             extra={"tags": STORE_ERROR_TAGS, "reason": reason},
         )
+        signals.store_failed.send(current_app._get_current_object(), operation="connect")
         signals.socket_refused.send(current_app._get_current_object(), reason=reason, remote_addr=request.remote_addr)
         raise ConnectionRefusedError(message, {"reason": reason}) from None
 
@@ -236,6 +254,7 @@ class Realtime:
             record = get_state().store.create(None, float(current_app.config["REALTIME_ANONYMOUS_LIFETIME"]))
         except StoreError as exc:
             logger.warning("Could not create an anonymous session: %s", exc)
+            signals.store_failed.send(current_app._get_current_object(), operation="http_session")
             if not is_valid_session_id(session.get(auth.SESSION_KEY)):
                 session[auth.SESSION_KEY] = SessionRecord.new(None, 0, 0).sid
             return

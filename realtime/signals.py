@@ -18,3 +18,9 @@ socket_refused = _signals.signal("realtime.socket-refused")
 socket_disconnected = _signals.signal("realtime.socket-disconnected")
 #: Sessions were ended by the server: ``sids`` (may be empty for ``uid``), ``uid``, ``reason``.
 sessions_ended = _signals.signal("realtime.sessions-ended")
+#: The connect guard decided about a socket: ``outcome`` (``"accepted"`` or ``"refused"``),
+#: ``reason`` (the refusal code the client sees, ``"ok"`` when accepted) and ``seconds``
+#: the decision took (gates, the session read, connect hooks). Sent for every attempt.
+connect_checked = _signals.signal("realtime.connect-checked")
+#: A session store request failed: ``operation`` (``"connect"``, ``"http_session"``, ...).
+store_failed = _signals.signal("realtime.store-failed")
