@@ -41,6 +41,30 @@ DEFAULTS: dict[str, t.Any] = {
     "REALTIME_ASYNC_MODE": None,
     # Largest Socket.IO message accepted, in bytes (Engine.IO default: 1 MB).
     "REALTIME_MAX_MESSAGE_BYTES": 64 * 1024,
+    # Origins (scheme://host[:port], comma-separated) whose pages may open
+    # sockets besides the app's own. "*" is refused: any website could then
+    # open sockets with its visitors' cookies. See README "Security".
+    "REALTIME_ALLOWED_ORIGINS": "",
+    # Count X-Forwarded-Proto/-Host as the app's own origin (behind a TLS
+    # proxy). Pages cannot set these headers, so this lets no site in.
+    "REALTIME_TRUST_FORWARDED_ORIGIN": True,
+    # Let sockets without an Origin header (non-browser clients) reach the
+    # session check. Off: they are refused with "Origin header required".
+    "REALTIME_ALLOW_MISSING_ORIGIN": True,
+    # Refused connects allowed per client address in a burst, refilled over
+    # REALTIME_RATE_LIMIT_WINDOW seconds; beyond that, "Too many attempts"
+    # without a database request. 0 turns the limit off. Valid sessions never count.
+    "REALTIME_RATE_LIMIT": 100,
+    "REALTIME_RATE_LIMIT_WINDOW": 60.0,
+    # Proxies in front that append the client address to X-Forwarded-For
+    # (Heroku: 1). 0 trusts no such header: the peer address is the client.
+    "REALTIME_TRUSTED_PROXIES": 0,
+    # /healthz and /readyz. /readyz answers from the last probe, run every
+    # REALTIME_HEALTH_INTERVAL s; a probe running longer than
+    # REALTIME_HEALTH_TIMEOUT s counts as failing.
+    "REALTIME_HEALTH_ENDPOINTS": True,
+    "REALTIME_HEALTH_INTERVAL": 5.0,
+    "REALTIME_HEALTH_TIMEOUT": 1.0,
     # Message queue between instances: REALTIME_MESSAGE_QUEUE, else REDIS_URL.
     "REALTIME_MESSAGE_QUEUE": None,
     "REDIS_URL": None,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, signals
+from . import auth, csrf, health, logsafe, origins, ratelimit, signals
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -54,6 +54,9 @@ class RealtimeState:
     connections: Connections = field(default_factory=Connections)
     #: Namespaces whose connect handler is ours (checked on every Engine.IO request).
     guarded: set[str] = field(default_factory=set)
+    #: Checks run on the handshake environ before the session is looked up
+    #: (origin, rate limit); each raises AuthError to refuse without a store request.
+    gates: list[Callable[[t.Mapping[str, t.Any]], None]] = field(default_factory=list)
 
 
 def get_state(app: Flask | None = None) -> RealtimeState:
@@ -107,6 +110,12 @@ class Realtime:
             socketio.init_app(app, **self.socketio_options(config))
         self._guard(state, "/")
         _refuse_unsafe_server(socketio)
+        # Hardening (README "Security"): gates before the session check,
+        # health endpoints, and no session id in the drivers' debug logs.
+        origins.init_app(app, state)
+        ratelimit.init_app(app, state)
+        health.init_app(app, state)
+        logsafe.install()
         app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
 
         app.before_request(self._ensure_http_session)
@@ -126,6 +135,8 @@ class Realtime:
             "manage_session": True,
             # always_connect would accept the socket before the guard runs.
             "always_connect": False,
+            # Only our own pages (and REALTIME_ALLOWED_ORIGINS) may open sockets.
+            "cors_allowed_origins": origins.policy_from_config(config),
         }
         queue = message_queue_url(config)
         if queue:
@@ -184,6 +195,8 @@ class Realtime:
         state = get_state()
         ref: SocketRef = (request.sid, request.namespace)  # type: ignore[attr-defined]
         try:
+            for gate in state.gates:
+                gate(request.environ)
             record = auth.authenticate(session, state.store)
         except AuthError as exc:
             guard_logger.info("Socket refused: %s (%s) from %s", exc.message, exc.reason, request.remote_addr)

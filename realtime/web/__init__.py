@@ -37,7 +37,6 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_pat
 
     socketio = SocketIO()
     realtime = Realtime()
-    realtime.exempt_endpoints.add("web.healthz")
     chat.register(socketio, realtime)
     realtime.init_app(app, socketio)
 

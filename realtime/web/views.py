@@ -7,7 +7,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from .. import check_csrf, current_session, login_session, logout_session
@@ -112,12 +112,6 @@ def chat() -> Response:
     # conversation page (and its CSRF token) from the cache.
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    """Process liveness: answers without touching any dependency."""
-    return jsonify(status="ok")
 
 
 @bp.app_errorhandler(StoreError)
