@@ -68,6 +68,10 @@ class LoadGenerator:
         self._reader = threading.Thread(target=self._read, name=f"load-{label}", daemon=True)
         self._reader.start()
 
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
     def _read(self) -> None:
         assert self.popen.stdout is not None
         for line in self.popen.stdout:

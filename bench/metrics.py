@@ -121,7 +121,7 @@ def _arango_per_event(run: RunResult) -> float | None:
         return None
 
 
-def _loadgen_max(field: str) -> t.Callable[[RunResult], float | None]:
+def _max_over_steps(field: str) -> t.Callable[[RunResult], float | None]:
     def extract(run: RunResult) -> float | None:
         steps: list[t.Any] = [v for k, v in run.items() if k != "idle" and isinstance(v, dict)]
         steps.extend(run.get("idle") or [])
@@ -177,9 +177,11 @@ def catalogue(
         Metric("arango_per_event", "ArangoDB requests per event", "",
                _arango_per_event, False, Goal("equals", 0), 2),
         Metric("loadgen_cpu_percent", "load generator CPU, max over steps", "%",
-               _loadgen_max("loadgen_cpu_percent")),
+               _max_over_steps("loadgen_cpu_percent")),
         Metric("loadgen_event_loop_percent", "load generator event loop busy, max", "%",
-               _loadgen_max("loadgen_event_loop_percent")),
+               _max_over_steps("loadgen_event_loop_percent")),
+        Metric("background_cpu_percent", "other processes' CPU during steps, max", "%",
+               _max_over_steps("background_cpu_percent")),
     ]  # fmt: skip
 
 

@@ -170,6 +170,7 @@ def run_throughput(
         for target in rotated:
             results = runs[target.name][run]
             for name in THROUGHPUT_SCENARIOS:
+                _settle(ctx, targets)
                 if name.startswith("connect_"):
                     kind = name.removeprefix("connect_")
                     result = scenarios.connect(
@@ -183,6 +184,18 @@ def run_throughput(
                 ctx.progress(
                     f"run {run + 1}/{sizes.runs} {target.name:8} {name:17} {_describe(name, result)}"
                 )
+
+
+def _settle(ctx: Context, targets: t.Mapping[str, Target]) -> None:
+    """Wait until no server is still busy with the previous step's aftermath.
+
+    A server can keep working after its clients are gone (closing sockets,
+    broadcasting departures); that CPU must not be charged to the next target.
+    """
+    for tree in [target.tree for target in targets.values()] + [ctx.arango.tree]:
+        waited = tree.wait_until_idle(timeout=60)
+        if waited > 5:
+            ctx.progress(f"waited {waited:.0f} s for a busy server to go idle")
 
 
 def run_idle(

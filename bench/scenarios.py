@@ -9,10 +9,14 @@ is good: :mod:`bench.metrics` summarises, :mod:`bench.report` judges.
 from __future__ import annotations
 
 import dataclasses
+import time
 import typing as t
 from pathlib import Path
 
+import psutil
+
 from bench.load import LoadGenerator
+from bench.procs import ProcessTree
 from bench.servers import ArangoServer
 from bench.servers import Target
 
@@ -90,13 +94,51 @@ def _loadgen_fields(result: dict[str, t.Any]) -> dict[str, float]:
     }
 
 
-def _arango_count(arango: ArangoServer | None, target: Target) -> int | None:
-    return arango.request_count() if arango is not None and target.uses_arango else None
+class StepMeter:
+    """Server CPU, ArangoDB requests and background load over one measured step.
+
+    ``start()`` right before ``go``, ``stop()`` right after the result line.
+    Background is the CPU every other process on the machine used meanwhile
+    (in % of one core): other work on a shared machine skews a run, and this
+    shows by how much.
+    """
+
+    def __init__(self, target: Target, arango: ArangoServer | None, generator_pid: int) -> None:
+        self.target = target
+        self.arango = arango if target.uses_arango else None
+        self.ours = [target.tree, ProcessTree(generator_pid)]
+        if arango is not None:
+            self.ours.append(arango.tree)
+
+    def start(self) -> None:
+        if self.arango is not None:
+            self.arango.reset()
+        self._wall = time.monotonic()
+        self._server = self.target.tree.cpu_seconds()
+        self._ours = sum(tree.cpu_seconds() for tree in self.ours)
+        self._machine = _machine_busy_seconds()
+
+    def stop(self) -> None:
+        self.seconds = time.monotonic() - self._wall
+        self.server_cpu = self.target.tree.cpu_seconds() - self._server
+        ours = sum(tree.cpu_seconds() for tree in self.ours) - self._ours
+        background = _machine_busy_seconds() - self._machine - ours
+        self.background_percent = max(0.0, 100 * background / self.seconds)
+        self.arango_requests = None if self.arango is None else self.arango.request_count()
+
+    def fields(self, step_seconds: float) -> dict[str, t.Any]:
+        return {
+            "server_cpu_percent": 100 * self.server_cpu / step_seconds,
+            "background_cpu_percent": self.background_percent,
+            "arango_requests": self.arango_requests,
+        }
 
 
-def _arango_reset(arango: ArangoServer | None, target: Target) -> None:
-    if arango is not None and target.uses_arango:
-        arango.reset()
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (guest time is inside user)."""
+    times = psutil.cpu_times()
+    busy = ("user", "nice", "system", "irq", "softirq", "steal")
+    return sum(getattr(times, name, 0.0) for name in busy)
 
 
 def connect(
@@ -120,17 +162,17 @@ def connect(
         fields.update(expect="refused", cookie="")
     spec = _spec(target, "connect", sizes, **fields)
     with LoadGenerator(spec, log_dir) as gen:
+        meter = StepMeter(target, arango, gen.pid)
         gen.expect("ready", STEP_GRACE)
-        _arango_reset(arango, target)
-        cpu_before = target.tree.cpu_seconds()
+        meter.start()
         gen.go()
         result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
-        cpu_connect = target.tree.cpu_seconds() - cpu_before
-        arango_requests = _arango_count(arango, target)
+        meter.stop()
+        close_before = target.tree.cpu_seconds()
         gen.go()
         closed = gen.expect("result", STEP_GRACE)
         target.tree.wait_until_idle()
-        cpu_close = target.tree.cpu_seconds() - cpu_before - cpu_connect
+        cpu_close = target.tree.cpu_seconds() - close_before
     succeeded = result["succeeded"]
     return {
         "n": n,
@@ -139,13 +181,12 @@ def connect(
         "errors": result["errors"],
         "per_second": result["rate"],
         "latency_ms": result["latencyMs"],
-        "server_cpu_ms_per_connect": 1000 * cpu_connect / max(succeeded, 1),
+        "server_cpu_ms_per_connect": 1000 * meter.server_cpu / max(succeeded, 1),
         "server_cpu_ms_per_close": 1000 * cpu_close / max(closed["closed"], 1),
-        "server_cpu_percent": 100 * cpu_connect / result["seconds"],
-        "arango_requests": arango_requests,
         "arango_requests_per_connect": (
-            None if arango_requests is None else arango_requests / max(succeeded, 1)
+            None if meter.arango_requests is None else meter.arango_requests / max(succeeded, 1)
         ),
+        **meter.fields(result["seconds"]),
         **_loadgen_fields(result),
     }
 
@@ -158,13 +199,12 @@ def echo(
         target, "echo", sizes, clients=sizes.echo_clients, perClient=sizes.echo_per_client
     )
     with LoadGenerator(spec, log_dir) as gen:
+        meter = StepMeter(target, arango, gen.pid)
         ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
-        _arango_reset(arango, target)
-        cpu_before = target.tree.cpu_seconds()
+        meter.start()
         gen.go()
         result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
-        cpu = target.tree.cpu_seconds() - cpu_before
-        arango_requests = _arango_count(arango, target)
+        meter.stop()
     acked = result["acked"]
     return {
         "clients": ready["open"],
@@ -173,9 +213,8 @@ def echo(
         "lost": result["lost"],
         "per_second": result["rate"],
         "latency_ms": result["latencyMs"],
-        "server_cpu_us_per_event": 1e6 * cpu / max(acked, 1),
-        "server_cpu_percent": 100 * cpu / result["seconds"],
-        "arango_requests": arango_requests,
+        "server_cpu_us_per_event": 1e6 * meter.server_cpu / max(acked, 1),
+        **meter.fields(result["seconds"]),
         **_loadgen_fields(result),
     }
 
@@ -193,13 +232,12 @@ def fanout(
         conversation=f"bench-{target.name}",
     )
     with LoadGenerator(spec, log_dir) as gen:
+        meter = StepMeter(target, arango, gen.pid)
         ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
-        _arango_reset(arango, target)
-        cpu_before = target.tree.cpu_seconds()
+        meter.start()
         gen.go()
         result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
-        cpu = target.tree.cpu_seconds() - cpu_before
-        arango_requests = _arango_count(arango, target)
+        meter.stop()
     delivered = result["delivered"]
     return {
         "recipients": ready["joined"],
@@ -208,10 +246,9 @@ def fanout(
         "delivered": delivered,
         "per_second": result["rate"],
         "round_ms": result["roundMs"],
-        "server_cpu_us_per_delivery": 1e6 * cpu / max(delivered, 1),
-        "server_cpu_percent": 100 * cpu / result["seconds"],
-        "arango_requests": arango_requests,
+        "server_cpu_us_per_delivery": 1e6 * meter.server_cpu / max(delivered, 1),
         "messages_sent": result["rounds"] + result["incomplete"],
+        **meter.fields(result["seconds"]),
         **_loadgen_fields(result),
     }
 

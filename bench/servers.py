@@ -96,6 +96,10 @@ class ArangoServer:
     username: str
     password: str
 
+    @property
+    def tree(self) -> ProcessTree:
+        return ProcessTree(self.process.pid)
+
     @classmethod
     def start(cls, log_dir: Path, password: str) -> ArangoServer:
         port = free_port()
