@@ -39,9 +39,20 @@ def _conversations_of(socketio: SocketIO, sid: str, namespace: str) -> list[str]
 def register(socketio: SocketIO, realtime: Realtime) -> None:
     """Attach the conversation events to ``socketio`` (call before ``init_app``)."""
 
+    #: The online list last sent to each conversation. A join or leave that
+    #: changes nobody's presence (another tab of a user already online) sends
+    #: nothing; otherwise N sockets joining one conversation cost N² deliveries.
+    #: The joining socket always gets the list in its ack.
+    announced: dict[str, list[str]] = {}
+
     def announce(conversation: str) -> list[str]:
         online = online_in(socketio, conversation)
-        socketio.emit("presence", {"conversation": conversation, "online": online}, to=room_of(conversation))
+        if announced.get(conversation, []) != online:
+            if online:
+                announced[conversation] = online
+            else:
+                announced.pop(conversation, None)
+            socketio.emit("presence", {"conversation": conversation, "online": online}, to=room_of(conversation))
         return online
 
     @socketio.on("join")
