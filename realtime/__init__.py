@@ -10,16 +10,20 @@ from .extension import (
     csrf_token,
     current_identity,
     current_session,
+    emit_to_session,
+    emit_to_user,
     login_session,
     logout_session,
     revoke_session,
     revoke_user,
 )
+from .emitter import Emitter
 from .sessions import SessionRecord, SessionStore
 
 __all__ = [
     "AuthError",
     "ConfigError",
+    "Emitter",
     "Identity",
     "Realtime",
     "RealtimeError",
@@ -30,6 +34,8 @@ __all__ = [
     "csrf_token",
     "current_identity",
     "current_session",
+    "emit_to_session",
+    "emit_to_user",
     "login_session",
     "logout_session",
     "revoke_session",

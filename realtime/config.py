@@ -68,6 +68,24 @@ DEFAULTS: dict[str, t.Any] = {
     # Message queue between instances: REALTIME_MESSAGE_QUEUE, else REDIS_URL.
     "REALTIME_MESSAGE_QUEUE": None,
     "REDIS_URL": None,
+    # Redis pub/sub channel of the Socket.IO queue (Flask-SocketIO's default);
+    # every instance and Emitter must agree. Revocations travel on
+    # "<channel>:realtime-control". Pub/sub ignores the Redis db number, so
+    # apps sharing a Redis need different channels.
+    "REALTIME_CHANNEL": "flask-socketio",
+    # rediss:// only: verify the server certificate. false for a provider's
+    # self-signed certificate (e.g. Heroku Redis): still encrypted, not
+    # authenticated. Better, when the provider publishes its CA: set
+    # REALTIME_REDIS_CA_CERTS to that PEM file and keep verifying.
+    "REALTIME_REDIS_SSL_VERIFY": True,
+    "REALTIME_REDIS_CA_CERTS": None,
+    # Seconds between batched re-reads of the records behind live sockets
+    # (catches records deleted or stripped of their uid directly in the
+    # database). 0 turns it off. A failing store never disconnects anyone.
+    "REALTIME_REVALIDATE_INTERVAL": 30.0,
+    # Extend a logged-in session's expires_at on HTTP activity (rewritten at
+    # most once per 10% of REALTIME_SESSION_LIFETIME); live sockets follow.
+    "REALTIME_SLIDING_SESSIONS": False,
     # The official Socket.IO JS client (v4) that the reference app's pages
     # load. To self-host it, point this at your copy of
     # socket.io-client/dist/socket.io.min.js.

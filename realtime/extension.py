@@ -40,6 +40,9 @@ guard_logger = logging.getLogger("realtime.guard")
 #: Tags on the log record of a refusal caused by the store, for log search.
 STORE_ERROR_TAGS = ("socket", "error", "authentication")
 
+if t.TYPE_CHECKING:
+    from .live import LiveSessions
+
 ConnectHook = Callable[[Identity], t.Any]
 DisconnectHook = Callable[[Identity, t.Any], t.Any]
 
@@ -54,6 +57,8 @@ class RealtimeState:
     connections: Connections = field(default_factory=Connections)
     #: Namespaces whose connect handler is ours (checked on every Engine.IO request).
     guarded: set[str] = field(default_factory=set)
+    #: Revocation, expiry and sliding for live sockets on every instance (set by init_app).
+    live: LiveSessions = field(init=False)
     #: Checks run on the handshake environ before the session is looked up
     #: (origin, rate limit); each raises AuthError to refuse without a store request.
     gates: list[Callable[[t.Mapping[str, t.Any]], None]] = field(default_factory=list)
@@ -119,6 +124,9 @@ class Realtime:
         app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
 
         app.before_request(self._ensure_http_session)
+        from .live import LiveSessions
+
+        state.live = LiveSessions(app, state)
         from .cli import realtime_cli
 
         app.cli.add_command(realtime_cli)
@@ -138,9 +146,12 @@ class Realtime:
             # Only our own pages (and REALTIME_ALLOWED_ORIGINS) may open sockets.
             "cors_allowed_origins": origins.policy_from_config(config),
         }
-        queue = message_queue_url(config)
-        if queue:
-            options["message_queue"] = queue
+        from .live.bus import client_manager
+
+        # Built by realtime.live (not message_queue=) for the channel and TLS options.
+        manager = client_manager(config)
+        if manager is not None:
+            options["client_manager"] = manager
         return options
 
     def _guard(self, state: RealtimeState, namespace: str) -> None:
@@ -321,28 +332,53 @@ def logout_session(reason: str = "logout") -> None:
 
 
 def revoke_session(sid: str, reason: str = "revoked") -> None:
-    """Delete one session record and end its sockets."""
+    """Delete one session record and end its sockets on every instance.
+
+    The sockets end even when the store fails (the error is raised after).
+    """
     state = get_state()
-    state.store.delete(sid)
-    end_sockets(state, state.connections.of_session(sid), reason)
+    try:
+        state.store.delete(sid)
+    finally:
+        if is_valid_session_id(sid):
+            state.live.end_sessions([sid], reason)
     signals.sessions_ended.send(current_app._get_current_object(), sids=[sid], uid=None, reason=reason)
 
 
 def revoke_user(uid: str, reason: str = "revoked") -> list[str]:
-    """Delete every session of ``uid`` and end all their sockets; return the sids."""
+    """Delete every session of ``uid`` and end all their sockets on every instance; return the sids."""
     state = get_state()
-    sids = state.store.delete_user(uid)
-    end_sockets(state, state.connections.of_user(uid), reason)
+    sids: list[str] = []
+    try:
+        sids = state.store.delete_user(uid)
+    finally:
+        state.live.end_user(uid, reason, sids)
     signals.sessions_ended.send(current_app._get_current_object(), sids=sids, uid=uid, reason=reason)
     return sids
 
 
 def end_sockets(state: RealtimeState, refs: list[SocketRef], reason: str) -> None:
-    """Tell each socket why it ends, then disconnect it from the server side."""
-    server = state.socketio.server
-    for sid, namespace in refs:
-        server.emit("session_ended", {"reason": reason}, to=sid, namespace=namespace)
-        server.disconnect(sid, namespace=namespace)
+    """Tell each socket of this process why it ends, then disconnect it from the server side."""
+    state.live.end_local(refs, reason)
+
+
+def emit_to_user(uid: str, event: str, data: t.Any = None, *, namespace: str = "/") -> None:
+    """Send ``event`` to every socket of ``uid``, on every instance.
+
+    Works in views, socket handlers and, inside ``app.app_context()``,
+    background tasks. Other processes use :class:`realtime.emitter.Emitter`.
+    """
+    _emit(f"user:{uid}", event, data, namespace)
+
+
+def emit_to_session(sid: str, event: str, data: t.Any = None, *, namespace: str = "/") -> None:
+    """Send ``event`` to every socket of session ``sid`` (one browser), on every instance."""
+    _emit(f"session:{sid}", event, data, namespace)
+
+
+def _emit(room: str, event: str, data: t.Any, namespace: str) -> None:
+    args = () if data is None else (data,)
+    get_state().socketio.emit(event, *args, to=room, namespace=namespace)
 
 
 def csrf_token() -> str:

@@ -166,6 +166,17 @@ class SessionStore(abc.ABC):
             raise ValueError("refusing to store a record with a malformed session id")
         self._save(record)
 
+    def extend(self, sid: object, expires_at: float) -> bool:
+        """Move the expiry of an existing record; ``False`` when there is none.
+
+        Only ``expires_at`` changes and a missing record is never created, so
+        a session revoked while a request was extending it stays revoked
+        (sliding sessions, :mod:`realtime.live`).
+        """
+        if not is_valid_session_id(sid):
+            return False
+        return self._extend(t.cast(str, sid), float(expires_at))
+
     def delete(self, sid: object) -> bool:
         """Delete one record; ``False`` when there was none."""
         if not is_valid_session_id(sid):
@@ -215,6 +226,14 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def _delete(self, sid: str) -> bool: ...
+
+    def _extend(self, sid: str, expires_at: float) -> bool:
+        # Not abstract: stores written before sliding sessions keep working
+        # as long as REALTIME_SLIDING_SESSIONS stays off.
+        raise NotImplementedError(
+            f"The {self.kind} session store cannot extend sessions. Implement _extend(sid, expires_at) as an update"
+            " that never creates a record, or turn REALTIME_SLIDING_SESSIONS off."
+        )
 
     @abc.abstractmethod
     def _purge_expired(self, now: float) -> int: ...

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import requests
 from arango import ArangoClient
 from arango.database import StandardDatabase
-from arango.exceptions import ArangoError
+from arango.exceptions import ArangoError, DocumentUpdateError
 from arango.http import DefaultHTTPClient
 
 from ..errors import StoreError
@@ -21,6 +21,9 @@ from . import aql
 TTL_INDEX = {"type": "ttl", "fields": ["expires_at"], "expireAfter": 0, "name": "realtime_expiry"}
 #: Finds a user's sessions for ``revoke_user`` without a full scan.
 UID_INDEX = {"type": "persistent", "fields": ["uid"], "sparse": True, "name": "realtime_uid"}
+
+#: ArangoDB's errorNum for "document not found".
+DOCUMENT_NOT_FOUND = 1202
 
 #: Failures of the database or of the way to it. Anything else is a bug and
 #: is left to propagate (the socket boundary still refuses the connection).
@@ -153,6 +156,18 @@ class ArangoSessionStore(SessionStore):
     def _delete(self, sid: str) -> bool:
         with self._failures("delete a session"):
             return bool(self.collection.delete(sid, ignore_missing=True, silent=True))
+
+    def _extend(self, sid: str, expires_at: float) -> bool:
+        with self._failures("extend a session"):
+            try:
+                # A partial update (PATCH): fails on a missing document
+                # instead of creating it, and leaves uid untouched.
+                self.collection.update({"_key": sid, "expires_at": expires_at}, silent=True)
+            except DocumentUpdateError as exc:
+                if exc.error_code == DOCUMENT_NOT_FOUND:
+                    return False
+                raise
+        return True
 
     def _purge_expired(self, now: float) -> int:
         with self._failures("purge expired sessions"):

@@ -108,6 +108,10 @@ class SqliteSessionStore(SessionStore):
         with self.database.cursor("delete a session") as cur:
             return cur.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount > 0
 
+    def _extend(self, sid: str, expires_at: float) -> bool:
+        with self.database.cursor("extend a session") as cur:
+            return cur.execute("UPDATE sessions SET expires_at = ? WHERE sid = ?", (expires_at, sid)).rowcount > 0
+
     def _purge_expired(self, now: float) -> int:
         with self.database.cursor("purge expired sessions") as cur:
             return cur.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount

@@ -1,0 +1,130 @@
+"""The names and messages every process agrees on, without any I/O.
+
+Sockets join two rooms when they connect (``user:<uid>`` and
+``session:<session id>``), so a push reaches them through Flask-SocketIO's own
+message queue from any process. Ending sockets needs more than a push, since
+python-socketio has no room-wide disconnect and rooms are local to each
+process: a small control channel next to the Socket.IO one carries
+:class:`EndSockets` and :class:`ExtendSessions` messages as JSON, and every
+instance applies them to the sockets it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import typing as t
+from dataclasses import dataclass
+
+from ..sessions import is_valid_session_id, normalize_uid
+
+#: Flask-SocketIO's default channel; a raw python-socketio manager defaults to
+#: "socketio" instead, which Flask-SocketIO servers would never hear.
+DEFAULT_CHANNEL = "flask-socketio"
+
+#: Version of the control message format, so a future change can be told apart.
+VERSION = 1
+
+#: Reasons the server gives in ``session_ended``; apps may pass their own.
+LOGOUT, REVOKED, EXPIRED = "logout", "revoked", "expired"
+
+_MAX_REASON = 64
+
+
+def user_room(uid: str) -> str:
+    """The room every socket of user ``uid`` is in (on every namespace it joined)."""
+    return f"user:{uid}"
+
+
+def session_room(session_id: str) -> str:
+    """The room every socket of one session is in."""
+    return f"session:{session_id}"
+
+
+def control_channel(channel: str) -> str:
+    """The pub/sub channel for control messages that belongs to Socket.IO channel ``channel``."""
+    return f"{channel}:realtime-control"
+
+
+def check_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not 0 < len(reason) <= _MAX_REASON:
+        raise ValueError(f"reason must be a non-empty string of at most {_MAX_REASON} characters, got {reason!r}")
+    return reason
+
+
+@dataclass(frozen=True)
+class EndSockets:
+    """End the sockets of these sessions, and of ``uid`` when given, with ``reason``."""
+
+    session_ids: tuple[str, ...]
+    uid: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExtendSessions:
+    """Session ``session_id`` now expires at ``expires_at`` (sliding sessions)."""
+
+    session_id: str
+    expires_at: float
+
+
+Operation = t.Union[EndSockets, ExtendSessions]
+
+
+def encode(op: Operation, origin: str) -> str:
+    """The JSON text published for ``op``; ``origin`` names the sending process."""
+    if isinstance(op, EndSockets):
+        body: dict[str, t.Any] = {"op": "end", "sessions": list(op.session_ids), "uid": op.uid, "reason": op.reason}
+    else:
+        body = {"op": "extend", "session": op.session_id, "expires_at": op.expires_at}
+    return json.dumps({"v": VERSION, "origin": origin, **body}, separators=(",", ":"))
+
+
+def decode(raw: str | bytes) -> tuple[Operation, str] | None:
+    """``(operation, origin)`` from a published message; ``None`` for anything malformed.
+
+    Whatever arrives on the channel is checked as strictly as a cookie is:
+    an id we could not have issued, a uid of the wrong shape or an unknown
+    operation is dropped, never half-applied.
+    """
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(message, dict) or message.get("v") != VERSION:
+        return None
+    origin = message.get("origin")
+    if not isinstance(origin, str):
+        return None
+    decoders = {"end": _decode_end, "extend": _decode_extend}
+    decoder = decoders.get(message.get("op"))  # type: ignore[arg-type]
+    operation = decoder(message) if decoder else None
+    return (operation, origin) if operation else None
+
+
+def _decode_end(message: dict[str, t.Any]) -> EndSockets | None:
+    sessions = message.get("sessions")
+    uid = message.get("uid")
+    reason = message.get("reason")
+    if not isinstance(sessions, list) or not all(is_valid_session_id(s) for s in sessions):
+        return None
+    if uid is not None and normalize_uid(uid) != uid:
+        return None
+    if not sessions and uid is None:
+        return None
+    try:
+        check_reason(reason)
+    except ValueError:
+        return None
+    return EndSockets(tuple(sessions), uid, reason)
+
+
+def _decode_extend(message: dict[str, t.Any]) -> ExtendSessions | None:
+    session_id = message.get("session")
+    expires_at = message.get("expires_at")
+    if not is_valid_session_id(session_id):
+        return None
+    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)) or not math.isfinite(expires_at):
+        return None
+    return ExtendSessions(session_id, float(expires_at))

@@ -1,0 +1,220 @@
+"""The pure parts of realtime.live: control messages, the expiry heap, revalidation and sliding decisions, queue options."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime.connections import Identity
+from realtime.errors import ConfigError
+from realtime.live import control
+from realtime.live.bus import check_socketio_version, queue_settings, redis_options
+from realtime.live.policy import SLIDE_AFTER_FRACTION, chunked, judge, slid_expiry
+from realtime.live.schedule import ExpiryQueue, RecentlyEnded
+from realtime.sessions import SessionRecord, new_session_id
+
+S1, S2, S3 = new_session_id(), new_session_id(), new_session_id()
+
+
+# -- control messages ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        control.EndSockets((S1, S2), None, "logout"),
+        control.EndSockets((), "alice", "revoked"),
+        control.EndSockets((S1,), "42", "expired"),
+        control.ExtendSessions(S1, 1_900_000_000.5),
+    ],
+)
+def test_control_messages_round_trip(op):
+    assert control.decode(control.encode(op, "origin-1")) == (op, "origin-1")
+    assert control.decode(control.encode(op, "origin-1").encode()) == (op, "origin-1")
+
+
+def _message(**fields):
+    base = {"v": 1, "origin": "o", "op": "end", "sessions": [S1], "uid": None, "reason": "revoked"}
+    base.update(fields)
+    return json.dumps(base)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe",
+        "not json",
+        "[]",
+        json.dumps({"op": "end"}),
+        _message(v=2),
+        _message(origin=None),
+        _message(op="explode"),
+        _message(sessions="abc"),
+        _message(sessions=["short"]),
+        _message(sessions=[S1, "../../etc"]),
+        _message(sessions=[], uid=None),
+        _message(uid=0),
+        _message(uid=["alice"]),
+        _message(uid=""),
+        _message(reason=""),
+        _message(reason="x" * 65),
+        _message(reason=None),
+        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": "soon"}),
+        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": True}),
+        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": "x", "expires_at": 5}),
+        '{"v": 1, "origin": "o", "op": "extend", "session": "%s", "expires_at": NaN}' % S1,
+    ],
+)
+def test_malformed_control_messages_are_dropped(raw):
+    assert control.decode(raw) is None
+
+
+def test_room_and_channel_names():
+    assert control.user_room("alice") == "user:alice"
+    assert control.session_room(S1) == f"session:{S1}"
+    assert control.DEFAULT_CHANNEL == "flask-socketio"
+    assert control.control_channel("flask-socketio") == "flask-socketio:realtime-control"
+
+
+def test_reason_must_be_a_short_string():
+    assert control.check_reason("logout") == "logout"
+    for bad in ("", None, 3, "x" * 65):
+        with pytest.raises(ValueError):
+            control.check_reason(bad)
+
+
+# -- expiry heap ---------------------------------------------------------------
+
+A, B, C = ("a", "/"), ("b", "/"), ("c", "/chat")
+
+
+def test_expiry_queue_pops_due_sockets_in_order_with_their_reason():
+    queue = ExpiryQueue()
+    queue.schedule(A, 30.0)
+    queue.schedule(B, 10.0)
+    queue.schedule(C, 20.0, "logout")
+    assert queue.next_deadline() == 10.0
+    assert queue.pop_due(9.9) == []
+    assert queue.pop_due(20.0) == [(B, "expired"), (C, "logout")]
+    assert len(queue) == 1 and queue.next_deadline() == 30.0
+
+
+def test_expiry_queue_cancel_and_reschedule():
+    queue = ExpiryQueue()
+    queue.schedule(A, 10.0)
+    queue.schedule(B, 11.0)
+    queue.cancel(A)
+    queue.schedule(B, 50.0)  # moved later: the old entry must not fire
+    assert queue.next_deadline() == 50.0
+    assert queue.pop_due(49.0) == []
+    assert queue.entry(B) == (50.0, "expired")
+    assert queue.pop_due(50.0) == [(B, "expired")]
+    assert len(queue) == 0 and queue.next_deadline() is None
+
+
+def test_expiry_queue_compacts_stale_entries():
+    queue = ExpiryQueue()
+    for i in range(10_000):
+        ref = (f"s{i}", "/")
+        queue.schedule(ref, 1e9 + i)
+        queue.cancel(ref)
+    queue.schedule(A, 5.0)
+    # Without compaction the heap would hold 10,001 tuples until 1e9.
+    assert len(queue._heap) < 200
+    assert queue.pop_due(1e10) == [(A, "expired")]
+
+
+def test_recently_ended_remembers_briefly():
+    ended = RecentlyEnded(keep=60)
+    ended.add([S1, S2], "logout", now=100.0)
+    ended.add([S3], "revoked", now=130.0)
+    assert ended.reason_for(S1, now=159.0) == "logout"
+    assert ended.reason_for(S1, now=161.0) is None
+    assert ended.reason_for(S3, now=161.0) == "revoked"
+    assert len(ended) == 1
+
+
+# -- revalidation ----------------------------------------------------------------
+
+
+def _record(sid, uid="alice", expires_at=1000.0):
+    return SessionRecord(sid=sid, uid=uid, created_at=0.0, expires_at=expires_at)
+
+
+def test_judge_ends_vanished_stripped_and_reassigned_sessions():
+    identities = {
+        ("k1", "/"): Identity("alice", S1, 1000.0),  # record intact
+        ("k2", "/"): Identity("alice", S2, 1000.0),  # record deleted
+        ("k3", "/"): Identity("alice", S3, 1000.0),  # uid stripped
+        ("k4", "/"): Identity("bob", S1, 1000.0),  # record now belongs to alice
+    }
+    records = {S1: _record(S1), S3: _record(S3, uid=None)}
+    verdict = judge(identities, records, now=500.0)
+    assert sorted(verdict.ended) == [(("k2", "/"), "revoked"), (("k3", "/"), "revoked"), (("k4", "/"), "revoked")]
+    assert verdict.moved == []
+
+
+def test_judge_reports_expired_and_moved_expiries():
+    identities = {("k1", "/"): Identity("alice", S1, 400.0), ("k2", "/"): Identity("alice", S2, 1000.0)}
+    records = {S2: _record(S2, expires_at=2000.0)}
+    verdict = judge(identities, records, now=500.0)
+    assert verdict.ended == [(("k1", "/"), "expired")]
+    assert verdict.moved == [(("k2", "/"), 2000.0)]
+
+
+def test_chunked():
+    assert list(chunked([], 3)) == []
+    assert list(chunked(list("abcdefg"), 3)) == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+
+
+# -- sliding -----------------------------------------------------------------------
+
+
+def test_sliding_rewrites_only_after_a_fraction_of_the_lifetime():
+    lifetime = 1000.0
+    fresh = _record(S1, expires_at=2000.0)  # issued at 1000
+    assert slid_expiry(fresh, now=1000.0 + lifetime * SLIDE_AFTER_FRACTION - 1, lifetime=lifetime) is None
+    now = 1000.0 + lifetime * SLIDE_AFTER_FRACTION
+    assert slid_expiry(fresh, now=now, lifetime=lifetime) == now + lifetime
+
+
+def test_sliding_never_touches_anonymous_expired_or_longer_records():
+    assert slid_expiry(_record(S1, uid=None, expires_at=100.0), now=99.0, lifetime=1000.0) is None
+    assert slid_expiry(_record(S1, expires_at=100.0), now=100.0, lifetime=1000.0) is None
+    assert slid_expiry(_record(S1, expires_at=10_000.0), now=0.0, lifetime=1000.0) is None
+
+
+# -- queue configuration -------------------------------------------------------------
+
+
+def test_no_queue_means_no_settings():
+    assert queue_settings({}) is None
+
+
+def test_redis_url_wins_unless_realtime_message_queue_is_set():
+    assert queue_settings({"REDIS_URL": "redis://h:1/0"})[0] == "redis://h:1/0"
+    settings = {"REDIS_URL": "redis://h:1/0", "REALTIME_MESSAGE_QUEUE": "redis://q:2/0", "REALTIME_CHANNEL": "c"}
+    assert queue_settings(settings) == ("redis://q:2/0", "c", {})
+
+
+@pytest.mark.parametrize("url", ["amqp://guest@localhost//", "kafka://localhost:9092", "zmq+tcp://x:1"])
+def test_queues_other_than_redis_are_refused(url):
+    with pytest.raises(ConfigError, match="redis:// or rediss://"):
+        queue_settings({"REDIS_URL": url})
+
+
+def test_tls_options_for_self_signed_and_private_ca():
+    tls = {"REDIS_URL": "rediss://h:6380/0"}
+    assert redis_options(tls) == {}
+    assert redis_options({**tls, "REALTIME_REDIS_SSL_VERIFY": False}) == {"ssl_cert_reqs": None}
+    assert redis_options({**tls, "REALTIME_REDIS_CA_CERTS": "/ca.pem"}) == {"ssl_ca_certs": "/ca.pem"}
+    # Plain redis:// gets no TLS options whatever is set.
+    assert redis_options({"REDIS_URL": "redis://h/0", "REALTIME_REDIS_SSL_VERIFY": False}) == {}
+
+
+def test_old_python_socketio_is_refused():
+    check_socketio_version("5.14.0")
+    check_socketio_version("5.18.1")
+    with pytest.raises(ConfigError, match=">= 5.14"):
+        check_socketio_version("5.13.2")
