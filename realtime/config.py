@@ -41,6 +41,13 @@ DEFAULTS: dict[str, t.Any] = {
     "REALTIME_ASYNC_MODE": None,
     # Largest Socket.IO message accepted, in bytes (Engine.IO default: 1 MB).
     "REALTIME_MAX_MESSAGE_BYTES": 64 * 1024,
+    # Performance options (realtime/perf.py, README "Performance"). Accept
+    # permessage-deflate on Socket.IO websockets (about 90 KiB more per socket).
+    "REALTIME_WEBSOCKET_COMPRESSION": False,
+    # Socket.IO events reuse the session copy made at connect instead of
+    # verifying the cookie again; and build the URL adapter only for url_for.
+    "REALTIME_REUSE_SOCKET_SESSION": True,
+    "REALTIME_LAZY_URL_ADAPTER": True,
     # Origins (scheme://host[:port], comma-separated) whose pages may open
     # sockets besides the app's own. "*" is refused: any website could then
     # open sockets with its visitors' cookies. See README "Security".

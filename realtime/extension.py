@@ -28,6 +28,7 @@ from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
 from . import auth, csrf, health, logsafe, origins, ratelimit, signals
+from . import perf
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -122,6 +123,8 @@ class Realtime:
         health.init_app(app, state)
         logsafe.install()
         app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
+        # Performance options (README "Performance"), each switchable by config.
+        perf.install(app, socketio, config)
 
         app.before_request(self._ensure_http_session)
         from .live import LiveSessions

@@ -1,0 +1,263 @@
+"""Performance options: the same behaviour for less memory and CPU per socket.
+
+Each option is a production-safe change that :func:`install` applies when its
+configuration key is on (all are on by default). None of them replaces code
+inside a dependency: they use the extension points Flask, WSGI and
+Flask-SocketIO offer. Measured effects are in README "Performance"; the
+profile behind them is in ``bench/`` and the project notes.
+
+``REALTIME_WEBSOCKET_COMPRESSION`` (default off)
+    eventlet accepts every ``permessage-deflate`` offer (all browsers make
+    one) and then keeps a zlib compressor per connection, about 90 KiB
+    resident, and compresses every outgoing frame separately for each
+    recipient. :class:`RefuseWebSocketCompression` removes that offer from
+    Socket.IO upgrade requests, so frames travel uncompressed, as with node's
+    socket.io server, whose default is the same. RFC 7692 makes the extension
+    optional; clients fall back without noticing.
+
+``REALTIME_REUSE_SOCKET_SESSION`` (default on)
+    Flask opens the session for every request context, and Flask-SocketIO
+    builds one per event, so the signed cookie is HMAC-verified on every
+    event, only for Flask-SocketIO to replace the result with its managed
+    copy (``environ["saved_session"]``, ``manage_session=True``, which
+    ``realtime`` enforces). :class:`SocketSessionInterface` returns that copy
+    directly. HTTP requests, the connect event and the cookie format are
+    untouched.
+
+``REALTIME_LAZY_URL_ADAPTER`` (default on)
+    Every event's request context also binds the URL map to the handshake
+    environ and matches ``/socket.io/`` against the app's routes, which always
+    ends in the same ``NotFound``. :class:`LazySocketURLAdapters` remembers
+    that outcome and builds the real adapter only when a handler needs it
+    (``url_for``), so ``url_for`` keeps working without ``SERVER_NAME``.
+
+Not done here, because only an upstream change can do it safely: running the
+ping of each connection from a hub timer instead of a greenlet (engineio),
+fewer wake-ups per broadcast recipient and framing a broadcast once
+(engineio/eventlet).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from collections.abc import Callable, Mapping
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from werkzeug.exceptions import NotFound
+
+if t.TYPE_CHECKING:
+    from flask import Request
+    from flask_socketio import SocketIO
+    from werkzeug.routing import MapAdapter
+
+logger = logging.getLogger(__name__)
+
+#: The keys :func:`install` reads, with their defaults (mirrored in config.DEFAULTS).
+DEFAULTS: dict[str, bool] = {
+    "REALTIME_WEBSOCKET_COMPRESSION": False,
+    "REALTIME_REUSE_SOCKET_SESSION": True,
+    "REALTIME_LAZY_URL_ADAPTER": True,
+}
+
+#: Where Flask-SocketIO keeps a socket's managed session in the handshake environ.
+SAVED_SESSION_KEY = "saved_session"
+
+WSGIApp = Callable[[dict[str, t.Any], Callable[..., t.Any]], t.Iterable[bytes]]
+
+
+def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list[str]:
+    """Apply the options ``config`` turns on to ``app``; return their names.
+
+    Call after ``socketio.init_app(app)``, so the compression middleware sits
+    in front of Flask-SocketIO's.
+    """
+    path = socketio_path(socketio)
+    installed = []
+    if not config.get("REALTIME_WEBSOCKET_COMPRESSION", DEFAULTS["REALTIME_WEBSOCKET_COMPRESSION"]):
+        app.wsgi_app = RefuseWebSocketCompression(app.wsgi_app, path)  # type: ignore[method-assign]
+        installed.append("REALTIME_WEBSOCKET_COMPRESSION=off")
+    if config.get("REALTIME_REUSE_SOCKET_SESSION", DEFAULTS["REALTIME_REUSE_SOCKET_SESSION"]):
+        if install_socket_session_interface(app):
+            installed.append("REALTIME_REUSE_SOCKET_SESSION")
+    if config.get("REALTIME_LAZY_URL_ADAPTER", DEFAULTS["REALTIME_LAZY_URL_ADAPTER"]):
+        if install_lazy_url_adapters(app, path):
+            installed.append("REALTIME_LAZY_URL_ADAPTER")
+    logger.debug("Performance options in use: %s", ", ".join(installed) or "none")
+    return installed
+
+
+def socketio_path(socketio: SocketIO) -> str:
+    """``/socket.io/`` or the configured ``socketio_path``, with both slashes."""
+    return "/" + str(socketio.server_options.get("socketio_path", "socket.io")).strip("/") + "/"
+
+
+def is_socketio_request(environ: Mapping[str, t.Any], path: str) -> bool:
+    """Whether ``environ`` is an Engine.IO request (``path`` as from :func:`socketio_path`)."""
+    path_info = environ.get("PATH_INFO", "")
+    return path_info == path.rstrip("/") or path_info.startswith(path)
+
+
+# -- websocket compression ----------------------------------------------------
+
+
+def without_deflate(offer: str) -> str:
+    """``Sec-WebSocket-Extensions`` value with every permessage-deflate offer removed."""
+    kept = [
+        item.strip()
+        for item in offer.split(",")
+        if item.strip() and item.split(";", 1)[0].strip().lower() != "permessage-deflate"
+    ]
+    return ", ".join(kept)
+
+
+class RefuseWebSocketCompression:
+    """WSGI middleware: Socket.IO websocket upgrades are answered without permessage-deflate.
+
+    Other requests, and other extensions a client offers, pass unchanged.
+    """
+
+    def __init__(self, wsgi_app: WSGIApp, path: str = "/socket.io/") -> None:
+        self.wsgi_app = wsgi_app
+        self.path = path
+
+    def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Iterable[bytes]:
+        offer = environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS")
+        if offer is not None and is_socketio_request(environ, self.path):
+            remaining = without_deflate(offer)
+            if remaining:
+                environ["HTTP_SEC_WEBSOCKET_EXTENSIONS"] = remaining
+            else:
+                del environ["HTTP_SEC_WEBSOCKET_EXTENSIONS"]
+        return self.wsgi_app(environ, start_response)
+
+
+# -- the managed session --------------------------------------------------------
+
+
+class SocketSessionInterface(SecureCookieSessionInterface):
+    """Flask's cookie session, except in Socket.IO events that already have a managed copy.
+
+    For those, :meth:`open_session` returns Flask-SocketIO's
+    ``environ["saved_session"]`` (the object it would install anyway) instead
+    of verifying the cookie again. Everything else, including how cookies are
+    signed and read, is :class:`~flask.sessions.SecureCookieSessionInterface`.
+    Only valid with ``SocketIO(manage_session=True)``: without it there is no
+    saved copy, and this behaves exactly like its parent.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        saved = request.environ.get(SAVED_SESSION_KEY)
+        if isinstance(saved, SessionMixin):
+            return saved
+        return super().open_session(app, request)
+
+
+def install_socket_session_interface(app: Flask) -> bool:
+    """Use :class:`SocketSessionInterface` if the app runs Flask's default cookie sessions.
+
+    An app with its own session interface (server-side sessions, a custom
+    serializer) keeps it; this option then does nothing.
+    """
+    current = app.session_interface
+    if isinstance(current, SocketSessionInterface):
+        return True
+    if type(current) is not SecureCookieSessionInterface:
+        logger.info(
+            "REALTIME_REUSE_SOCKET_SESSION skipped: the app uses its own session interface (%s).",
+            type(current).__name__,
+        )
+        return False
+    app.session_interface = SocketSessionInterface()
+    return True
+
+
+# -- URL adapter ----------------------------------------------------------------
+
+
+class LazyURLAdapter:
+    """Stands in for werkzeug's ``MapAdapter`` in a Socket.IO event's request context.
+
+    ``match(return_rule=True)``, which Flask calls for every request context,
+    raises ``NotFound`` straight away once the real adapter has answered
+    ``NotFound`` for this path and method (routes cannot change after the
+    first request). Anything else (``build`` for ``url_for``, other outcomes,
+    other calls) goes to the real adapter, built on first use.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], MapAdapter | None],
+        not_found: set[tuple[str, str]],
+        key: tuple[str, str],
+    ) -> None:
+        self._build = build
+        self._not_found = not_found
+        self._key = key
+        self._real: MapAdapter | None = None
+
+    @property
+    def real(self) -> MapAdapter:
+        if self._real is None:
+            self._real = self._build()
+        return t.cast("MapAdapter", self._real)
+
+    def match(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        remembered = not args and kwargs == {"return_rule": True}
+        if remembered and self._key in self._not_found:
+            raise NotFound()
+        try:
+            return self.real.match(*args, **kwargs)
+        except NotFound:
+            if remembered:
+                self._not_found.add(self._key)
+            raise
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self.real, name)
+
+
+class LazySocketURLAdapters:
+    """``app.create_url_adapter`` that hands Socket.IO request contexts a :class:`LazyURLAdapter`.
+
+    Flask documents ``create_url_adapter`` as the place to customise how a
+    request's adapter is made. Requests outside the Socket.IO path, apps that
+    match on host or subdomain, and apps with ``TRUSTED_HOSTS`` (checked while
+    the adapter is built) get Flask's own adapter, unchanged.
+    """
+
+    def __init__(self, app: Flask, create: Callable[[Request | None], MapAdapter | None], path: str) -> None:
+        self.app = app
+        self.create = create
+        self.path = path
+        #: (PATH_INFO, method) pairs the app's routes answered NotFound for.
+        self.not_found: set[tuple[str, str]] = set()
+
+    def __call__(self, request: Request | None) -> MapAdapter | LazyURLAdapter | None:
+        if request is None or not self._can_defer(request):
+            return self.create(request)
+        environ = request.environ
+        key = (environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET"))
+        return LazyURLAdapter(lambda: self.create(request), self.not_found, key)
+
+    def _can_defer(self, request: Request) -> bool:
+        app = self.app
+        return (
+            is_socketio_request(request.environ, self.path)
+            and app.config.get("TRUSTED_HOSTS") is None
+            and not app.url_map.host_matching
+            and not app.subdomain_matching
+        )
+
+
+def install_lazy_url_adapters(app: Flask, path: str) -> bool:
+    """Give Socket.IO events lazily built URL adapters (see :class:`LazySocketURLAdapters`)."""
+    current = app.create_url_adapter
+    if isinstance(current, LazySocketURLAdapters):
+        return True
+    if getattr(current, "__func__", None) is not Flask.create_url_adapter:
+        logger.info("REALTIME_LAZY_URL_ADAPTER skipped: the app overrides create_url_adapter.")
+        return False
+    app.create_url_adapter = LazySocketURLAdapters(app, current, path)  # type: ignore[method-assign]
+    return True

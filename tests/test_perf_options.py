@@ -1,0 +1,286 @@
+"""The performance options in ``realtime.perf``: same behaviour, less work.
+
+Each option is checked for what a user can observe: what a real server
+answers to a websocket upgrade, what Socket.IO handlers see in ``session`` and
+``url_for``, what HTTP requests and cookies look like, and that each option
+can be switched off by configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+
+import pytest
+from flask import Flask, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_socketio import SocketIO
+from werkzeug.exceptions import NotFound
+
+from realtime import perf
+
+SECRET = "perf-test-secret-" + "s" * 32
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def bare_app(**config) -> tuple[Flask, SocketIO]:
+    """A small Flask-SocketIO app (threading mode) with the options installed from ``config``."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, TESTING=True, **config)
+    socketio = SocketIO(app, async_mode="threading", manage_session=True)
+    seen: list[dict] = []
+    app.extensions["seen"] = seen
+
+    @app.get("/login/<uid>")
+    def login(uid: str) -> str:
+        session["uid"] = uid
+        return "ok"
+
+    @app.get("/whoami")
+    def whoami() -> str:
+        return session.get("uid", "nobody")
+
+    @socketio.on("connect")
+    def on_connect(auth=None) -> None:
+        session["seen_at_connect"] = True
+
+    @socketio.on("probe")
+    def on_probe(_data=None) -> dict:
+        seen.append(
+            {
+                "session": dict(session),
+                "url_rule": request.url_rule,
+                "routing_exception": type(request.routing_exception).__name__,
+                "whoami_url": url_for("whoami"),
+                "external": url_for("whoami", _external=True),
+            }
+        )
+        return {"ok": True}
+
+    perf.install(app, socketio, app.config)
+    return app, socketio
+
+
+def connected_client(app: Flask, socketio: SocketIO, uid: str = "ada"):
+    http = app.test_client()
+    assert http.get(f"/login/{uid}").status_code == 200
+    client = socketio.test_client(app, flask_test_client=http)
+    assert client.is_connected()
+    return client
+
+
+def handshake(port: int, extensions: str, path: str = "/socket.io/?EIO=4&transport=websocket") -> str:
+    """Send a websocket upgrade offering ``extensions``; return the response head."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request_head = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Extensions: {extensions}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request_head.encode())
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return head.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+
+
+# -- permessage-deflate -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offer", "forwarded"),
+    [
+        ("permessage-deflate; client_max_window_bits", None),
+        ("permessage-deflate, permessage-deflate; server_no_context_takeover", None),
+        ("permessage-deflate; client_max_window_bits, x-custom; a=1", "x-custom; a=1"),
+        ("x-custom", "x-custom"),
+    ],
+)
+def test_socketio_upgrade_loses_only_the_deflate_offer(offer, forwarded):
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        return [b""]
+
+    middleware = perf.RefuseWebSocketCompression(inner, "/socket.io/")
+    middleware({"PATH_INFO": "/socket.io/", "HTTP_SEC_WEBSOCKET_EXTENSIONS": offer}, None)
+    assert seen.get("HTTP_SEC_WEBSOCKET_EXTENSIONS") == forwarded
+
+
+def test_other_paths_keep_their_extensions():
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        return [b""]
+
+    middleware = perf.RefuseWebSocketCompression(inner, "/socket.io/")
+    offer = "permessage-deflate"
+    middleware({"PATH_INFO": "/other-websocket", "HTTP_SEC_WEBSOCKET_EXTENSIONS": offer}, None)
+    assert seen["HTTP_SEC_WEBSOCKET_EXTENSIONS"] == offer
+
+
+@pytest.mark.parametrize(("compression", "negotiated"), [(False, False), (True, True)])
+def test_real_server_negotiates_deflate_only_when_configured(serve, compression, negotiated):
+    app, _ = bare_app(REALTIME_WEBSOCKET_COMPRESSION=compression)
+    server = serve(app)
+    head = handshake(server.port, "permessage-deflate; client_max_window_bits")
+    assert head.startswith("HTTP/1.1 101"), head
+    assert ("permessage-deflate" in head.lower()) is negotiated, head
+
+
+def test_reference_app_refuses_deflate_by_default(make_app, serve):
+    app = make_app()
+    server = serve(app)
+    head = handshake(server.port, "permessage-deflate; client_max_window_bits")
+    # The upgrade itself is answered (the socket is refused later, at CONNECT,
+    # for want of a session); what matters here is the extension list.
+    assert "permessage-deflate" not in head.lower(), head
+
+
+# -- the managed session --------------------------------------------------------
+
+
+def test_events_see_the_connect_time_session():
+    app, socketio = bare_app()
+    client = connected_client(app, socketio, "ada")
+    client.emit("probe", callback=True)
+    client.emit("probe", callback=True)
+    seen = app.extensions["seen"]
+    assert [s["session"] for s in seen] == [{"uid": "ada", "seen_at_connect": True}] * 2
+    client.disconnect()
+
+
+def test_saved_session_is_returned_without_reading_the_cookie():
+    app, _ = bare_app()
+    interface = app.session_interface
+    assert isinstance(interface, perf.SocketSessionInterface)
+    saved = {"uid": "ada"}
+    from flask_socketio import _ManagedSession
+
+    managed = _ManagedSession(saved)
+    # A cookie no key signed: verifying it would give an empty session.
+    environ_extra = {"HTTP_COOKIE": "session=forged.cookie.value", perf.SAVED_SESSION_KEY: managed}
+    with app.test_request_context("/socket.io/", environ_base=environ_extra):
+        assert interface.open_session(app, request) is managed
+
+
+def test_http_requests_still_verify_the_cookie():
+    app, _ = bare_app()
+    http = app.test_client()
+    http.get("/login/ada")
+    assert http.get("/whoami").text == "ada"
+    forged = app.test_client()
+    forged.set_cookie("session", "eyJ1aWQiOiJldmUifQ.forged.signature")
+    assert forged.get("/whoami").text == "nobody"
+
+
+def test_cookie_format_is_flasks_own():
+    app, _ = bare_app()
+    http = app.test_client()
+    http.get("/login/ada")
+    cookie = http.get_cookie("session").value
+    plain = Flask(__name__)
+    plain.secret_key = SECRET
+    serializer = SecureCookieSessionInterface().get_signing_serializer(plain)
+    assert serializer.loads(cookie) == {"uid": "ada"}
+
+
+def test_session_reuse_can_be_switched_off():
+    app, _ = bare_app(REALTIME_REUSE_SOCKET_SESSION=False)
+    assert type(app.session_interface) is SecureCookieSessionInterface
+
+
+def test_a_custom_session_interface_is_left_alone():
+    class ServerSide(SecureCookieSessionInterface):
+        pass
+
+    app = Flask(__name__)
+    app.secret_key = SECRET
+    app.session_interface = ServerSide()
+    assert perf.install_socket_session_interface(app) is False
+    assert type(app.session_interface) is ServerSide
+
+
+# -- URL adapter ------------------------------------------------------------------
+
+
+def test_url_for_and_routing_state_in_events_are_unchanged():
+    results = []
+    for lazy in (False, True):
+        app, socketio = bare_app(REALTIME_LAZY_URL_ADAPTER=lazy)
+        client = connected_client(app, socketio)
+        client.emit("probe", callback=True)
+        client.emit("probe", callback=True)
+        seen = app.extensions["seen"]
+        assert len(seen) == 2
+        results.append([{k: v for k, v in s.items() if k != "session"} for s in seen])
+        client.disconnect()
+    assert results[0] == results[1]
+    first = results[1][0]
+    assert first["url_rule"] is None
+    assert first["routing_exception"] == "NotFound"
+    assert first["whoami_url"] == "/whoami"
+    assert first["external"] == "http://localhost/whoami"
+
+
+def test_lazy_adapter_builds_the_real_one_only_when_needed():
+    built = []
+
+    class Real:
+        def match(self, return_rule=False):
+            raise NotFound()
+
+        def build(self, endpoint, **values):
+            return f"/{endpoint}"
+
+    def build_real():
+        built.append(1)
+        return Real()
+
+    not_found: set = set()
+    first = perf.LazyURLAdapter(build_real, not_found, ("/socket.io/", "GET"))
+    with pytest.raises(NotFound):
+        first.match(return_rule=True)
+    assert len(built) == 1
+    second = perf.LazyURLAdapter(build_real, not_found, ("/socket.io/", "GET"))
+    with pytest.raises(NotFound):
+        second.match(return_rule=True)
+    assert len(built) == 1, "the remembered NotFound needs no adapter"
+    assert second.build("whoami") == "/whoami"
+    assert len(built) == 2
+
+
+def test_http_routing_is_untouched():
+    app, _ = bare_app()
+    http = app.test_client()
+    assert http.get("/login/ada").status_code == 200
+    assert http.get("/no-such-page").status_code == 404
+
+
+def test_lazy_adapter_can_be_switched_off():
+    app, _ = bare_app(REALTIME_LAZY_URL_ADAPTER=False)
+    assert not isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
+
+
+def test_reference_app_installs_every_option_by_default(make_app):
+    app = make_app()
+    assert isinstance(app.session_interface, perf.SocketSessionInterface)
+    assert isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
+    assert app.config["REALTIME_WEBSOCKET_COMPRESSION"] is False
+
+
+def test_options_read_from_the_environment(make_app, monkeypatch):
+    monkeypatch.setenv("REALTIME_REUSE_SOCKET_SESSION", "0")
+    monkeypatch.setenv("REALTIME_LAZY_URL_ADAPTER", "false")
+    app = make_app()
+    assert type(app.session_interface) is SecureCookieSessionInterface
+    assert not isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
