@@ -60,6 +60,7 @@
   var el = {
     connection: document.getElementById("connection"),
     connectionText: document.getElementById("connection-text"),
+    connectionDetail: document.getElementById("connection-detail"),
     notice: document.getElementById("notice"),
     noticeText: document.getElementById("notice-text"),
     noticeAction: document.getElementById("notice-action"),
@@ -87,17 +88,23 @@
   var sessionEnded = null;      // the reason of session_ended, once received
   var retry = { attempt: 0, timer: null };
 
-  function setState(name, text, action) {
+  /**
+   * Show connection state `name`: a short `label` in the status bar and, when
+   * the person has something to read or do, a `detail` sentence and an
+   * `action` link in the notice above the messages. The status bar is the one
+   * live region for both, so a screen reader hears each change once.
+   */
+  function setState(name, label, detail, action) {
     state = name;
     el.connection.dataset.state = name;
-    el.connectionText.textContent = text;
-    var terminal = name === "refused" || name === "ended" || name === "disconnected" || name === "failed" ||
-      name === "unavailable";
-    if (terminal) {
-      showNotice(text, action);
+    el.connectionText.textContent = label;
+    el.connectionDetail.textContent = detail ? " — " + detail : "";
+    if (detail) {
+      showNotice(detail, action);
     } else {
       hideNotice();
     }
+    if (name !== "connected") renderPresence(null);  // who is online is unknown while not connected
     var permanent = name === "refused" || name === "ended" || name === "disconnected" || name === "failed";
     el.text.disabled = permanent;
     updateSendButton();
@@ -155,7 +162,7 @@
     el.label.textContent = "Message " + conversation;
     el.text.placeholder = "Message #" + conversation;
     document.title = "#" + conversation + " · realtime";
-    renderPresence([]);
+    renderPresence(null);
     el.messages.textContent = "";
     (history[conversation] || []).forEach(renderMessage);
     updateEmpty();
@@ -188,9 +195,11 @@
 
   // -- rendering (textContent only) --------------------------------------
 
+  /** The people online in the current conversation; null when unknown. */
   function renderPresence(online) {
     el.online.textContent = "";
-    online.forEach(function (uid) {
+    el.onlineCount.textContent = online ? String(online.length) : "–";
+    (online || []).forEach(function (uid) {
       var item = document.createElement("li");
       item.className = "person";
       item.dataset.uid = uid;
@@ -203,7 +212,6 @@
       }
       el.online.appendChild(item);
     });
-    el.onlineCount.textContent = String(online.length);
   }
 
   function renderMessage(message) {
@@ -271,7 +279,10 @@
       } else if (!ack.ok) {
         showError("Not sent: " + ack.message);
       } else {
-        if (el.text.value === text) el.text.value = "";
+        if (el.text.value === text) {
+          el.text.value = "";
+          fitToText();
+        }
         clearError();
       }
     });
@@ -287,11 +298,13 @@
       send();
     }
   });
-  el.text.addEventListener("input", function () {
-    // Grow with the text, up to the CSS max-height.
+  /** Grow the message box with its text, up to the CSS max-height. */
+  function fitToText() {
     el.text.style.height = "auto";
-    el.text.style.height = el.text.scrollHeight + "px";
-  });
+    el.text.style.height = el.text.scrollHeight + 2 + "px";  // + the borders
+  }
+
+  el.text.addEventListener("input", fitToText);
   el.logout.addEventListener("submit", function () {
     loggingOut = true;
   });
@@ -305,8 +318,8 @@
 
   if (typeof window.io !== "function") {
     var script = document.currentScript || document.querySelector("script[data-client-url]");
-    setState("failed", "The realtime client could not be loaded (" + script.dataset.clientUrl + "). " +
-      "Check your connection or content blockers, then reload.", { label: "Reload", href: window.location.href });
+    setState("failed", "Not connected", "The realtime client could not be loaded (" + script.dataset.clientUrl +
+      "). Check your connection or content blockers, then reload.", { label: "Reload", href: window.location.href });
     return;
   }
 
@@ -321,26 +334,25 @@
   socket.on("connect_error", function (err) {
     if (socket.active) {
       // A network or transport failure: the client retries by itself.
-      setState("reconnecting", "Cannot reach the server. Reconnecting…");
+      setState("reconnecting", "Reconnecting…");
       return;
     }
     // The server refused the socket, and the client will not retry by itself.
     var reason = err.data && err.data.reason;
     var kind = classifyRefusal(err.message, reason);
     if (kind === "refuse-login") {
-      setState("refused", "Not connected: " + err.message + ". Log in to continue.",
-        { label: "Log in", href: loginUrl });
+      setState("refused", "Not connected", err.message + ". Log in to continue.", { label: "Log in", href: loginUrl });
     } else if (kind === "retry") {
       scheduleRetry(err.message);
     } else {
-      setState("refused", "Not connected: " + err.message + ".", { label: "Reload", href: window.location.href });
+      setState("refused", "Not connected", err.message + ".", { label: "Reload", href: window.location.href });
     }
   });
 
   function scheduleRetry(message) {
     retry.attempt += 1;
     var seconds = retryDelaySeconds(retry.attempt);
-    setState("unavailable", "Not connected: " + message + ". Retrying in " + Math.max(1, Math.round(seconds)) +
+    setState("unavailable", "Not connected", message + ". Retrying in " + Math.max(1, Math.round(seconds)) +
       " s (attempt " + retry.attempt + ").", { label: "Retry now", onClick: retryNow });
     clearTimeout(retry.timer);
     retry.timer = setTimeout(reconnect, seconds * 1000);
@@ -358,13 +370,17 @@
   }
 
   socket.io.on("reconnect_attempt", function (attempt) {
-    if (sessionEnded === null) setState("reconnecting", "Connection lost. Reconnecting (attempt " + attempt + ")…");
+    if (sessionEnded === null) setState("reconnecting", "Reconnecting (attempt " + attempt + ")…");
   });
 
   socket.on("session_ended", function (payload) {
     sessionEnded = (payload && payload.reason) || "ended";
-    var text = loggingOut ? "Logging out…" : ENDED_TEXT[sessionEnded] || "Your session ended.";
-    setState("ended", text, loggingOut ? null : { label: "Log in again", href: loginUrl });
+    if (loggingOut) {
+      setState("ended", "Logging out…");
+    } else {
+      setState("ended", "Session ended", ENDED_TEXT[sessionEnded] || "Your session ended.",
+        { label: "Log in again", href: loginUrl });
+    }
     // The server disconnects us; never let the client try again on its own.
     socket.disconnect();
   });
@@ -372,9 +388,10 @@
   socket.on("disconnect", function (reason) {
     if (sessionEnded !== null || loggingOut) return;
     if (reason === "io server disconnect") {
-      setState("disconnected", "Disconnected by the server.", { label: "Reload", href: window.location.href });
+      setState("disconnected", "Disconnected", "The server closed the connection.",
+        { label: "Reload", href: window.location.href });
     } else if (reason !== "io client disconnect") {
-      setState("reconnecting", "Connection lost. Reconnecting…");
+      setState("reconnecting", "Reconnecting…");
     }
   });
 
