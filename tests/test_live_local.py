@@ -1,4 +1,4 @@
-"""Live sockets follow their session within one instance (threading mode, real server and clients, ArangoDB test server).
+"""Live sockets follow their session within one instance: threading mode, real server and clients, ArangoDB.
 
 The same machinery runs on every instance; tests/test_live_cluster.py covers
 what crosses instances.
@@ -16,8 +16,8 @@ from realtime import revoke_session, revoke_user
 from realtime.errors import ConfigError
 from realtime.extension import get_state
 from realtime.sessions import SessionStore
-from tests.support.live import Watched, add_test_routes
-from tests.support.procs import Browser, Refused, connect, hang_up
+from tests.support.live import Clients, add_test_routes, login, session_info
+from tests.support.procs import Browser, Refused, connect
 
 #: The spec's bound for ending sockets after logout, revocation or expiry.
 WITHIN = 1.0
@@ -46,26 +46,9 @@ def live_app(make_app, arango_config, serve):
 
 @pytest.fixture
 def clients():
-    opened: list[Watched] = []
-
-    def open_(url, browser, **kwargs) -> Watched:
-        watched = Watched(connect(url, browser.cookie_header, **kwargs))
-        opened.append(watched)
-        return watched
-
-    yield open_
-    for watched in opened:
-        hang_up(watched.client)
-
-
-def logged_in(url, user="alice") -> Browser:
-    browser = Browser(url)
-    assert browser.login(user, f"{user}-pw").status_code == 302
-    return browser
-
-
-def session_of(browser: Browser) -> dict:
-    return browser.request("GET", "/_test/session").json()
+    pool = Clients()
+    yield pool
+    pool.close()
 
 
 def until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
@@ -79,9 +62,9 @@ def until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:
 
 def test_logout_ends_that_sessions_sockets_and_only_those(live_app, clients):
     app, server = live_app()
-    first, second = logged_in(server.url), logged_in(server.url)
-    tab_a, tab_b = clients(server.url, first), clients(server.url, first, transports=["polling", "websocket"])
-    other_session = clients(server.url, second)
+    first, second = login(server), login(server)
+    tab_a, tab_b = clients(server, first), clients(server, first, transports=["polling", "websocket"])
+    other_session = clients(server, second)
 
     started = time.monotonic()
     assert first.logout().status_code == 302
@@ -94,15 +77,15 @@ def test_logout_ends_that_sessions_sockets_and_only_those(live_app, clients):
 
 def test_revoke_session_and_revoke_user(live_app, clients):
     app, server = live_app()
-    first, second, bob = logged_in(server.url), logged_in(server.url), logged_in(server.url, "bob")
-    a1, a2, b = clients(server.url, first), clients(server.url, second), clients(server.url, bob)
+    first, second, bob = login(server), login(server), login(server, "bob")
+    a1, a2, b = clients(server, first), clients(server, second), clients(server, bob)
 
     with app.app_context():
-        revoke_session(session_of(first)["sid"])
+        revoke_session(session_info(first)["sid"])
     assert a1.wait_ended(WITHIN) and a1.ended_by_server("revoked")
     assert a2.alive() and b.alive()
 
-    second_sid = session_of(second)["sid"]
+    second_sid = session_info(second)["sid"]
     with app.app_context():
         assert revoke_user("alice") == [second_sid]
     assert a2.wait_ended(WITHIN) and a2.ended_by_server("revoked")
@@ -114,13 +97,13 @@ def test_revoke_session_and_revoke_user(live_app, clients):
 
 def test_socket_is_ended_at_expiry_not_before(live_app, clients):
     app, server = live_app()
-    browser = logged_in(server.url)
-    info = session_of(browser)
+    browser = login(server)
+    info = session_info(browser)
     store = get_state(app).store
     record = store.get(info["sid"])
     expires_at = time.time() + 1.5
     store.save(record.__class__(record.sid, record.uid, record.created_at, expires_at))
-    socket = clients(server.url, browser)
+    socket = clients(server, browser)
 
     assert not socket.disconnected.wait(max(0.0, expires_at - time.time() - 0.2)), "ended before its expiry"
     assert socket.wait_ended(expires_at - time.time() + WITHIN + 0.5)
@@ -131,14 +114,14 @@ def test_socket_is_ended_at_expiry_not_before(live_app, clients):
 
 def test_revalidation_ends_records_deleted_or_stripped_in_the_database(live_app, clients, arango_server, arango_config):
     app, server = live_app(REALTIME_REVALIDATE_INTERVAL=0.5)
-    deleted, stripped, kept = logged_in(server.url), logged_in(server.url), logged_in(server.url, "bob")
-    a, b, c = clients(server.url, deleted), clients(server.url, stripped), clients(server.url, kept)
+    deleted, stripped, kept = login(server), login(server), login(server, "bob")
+    a, b, c = clients(server, deleted), clients(server, stripped), clients(server, kept)
 
     client = arango_server.client()
     try:
         sessions = arango_server.db(client, arango_config["ARANGO_DB"]).collection("sessions")
-        sessions.delete(session_of(deleted)["sid"])
-        sessions.update({"_key": session_of(stripped)["sid"], "uid": None}, keep_none=False)
+        sessions.delete(session_info(deleted)["sid"])
+        sessions.update({"_key": session_info(stripped)["sid"], "uid": None}, keep_none=False)
     finally:
         client.close()
     assert a.wait_ended(5) and b.wait_ended(5)
@@ -148,8 +131,8 @@ def test_revalidation_ends_records_deleted_or_stripped_in_the_database(live_app,
 
 def test_revalidation_during_a_store_outage_disconnects_nobody(live_app, clients, arango_server, caplog):
     app, server = live_app(REALTIME_REVALIDATE_INTERVAL=0.3)
-    browser = logged_in(server.url)
-    socket = clients(server.url, browser)
+    browser = login(server)
+    socket = clients(server, browser)
     live = get_state(app).live
     with caplog.at_level(logging.WARNING, logger="realtime.live"):
         with arango_server.faults(fail_reads=True):
@@ -166,12 +149,12 @@ def test_revalidation_during_a_store_outage_disconnects_nobody(live_app, clients
 def test_sliding_session_extends_and_the_socket_follows(live_app, clients):
     lifetime = 3.0
     app, server = live_app(REALTIME_SLIDING_SESSIONS=True, REALTIME_SESSION_LIFETIME=lifetime)
-    browser = logged_in(server.url)
-    first_expiry = session_of(browser)["expires_at"]
-    socket = clients(server.url, browser)
+    browser = login(server)
+    first_expiry = session_info(browser)["expires_at"]
+    socket = clients(server, browser)
     time.sleep(lifetime * 0.3)  # beyond the 10% that triggers a rewrite
     assert browser.request("GET", "/chat").status_code == 200
-    new_expiry = get_state(app).store.get(session_of(browser)["sid"]).expires_at
+    new_expiry = get_state(app).store.get(session_info(browser)["sid"]).expires_at
     assert new_expiry > first_expiry + lifetime * 0.25
     identity = next(identity for _, identity in get_state(app).connections.items())
     assert identity.expires_at == new_expiry
@@ -184,18 +167,18 @@ def test_sliding_session_extends_and_the_socket_follows(live_app, clients):
 
 def test_without_sliding_activity_does_not_extend(live_app):
     app, server = live_app(REALTIME_SESSION_LIFETIME=60)
-    browser = logged_in(server.url)
-    before = session_of(browser)["expires_at"]
+    browser = login(server)
+    before = session_info(browser)["expires_at"]
     time.sleep(0.2)
     browser.request("GET", "/chat")
-    assert session_of(browser)["expires_at"] == before
+    assert session_info(browser)["expires_at"] == before
 
 
 def test_sliding_never_resurrects_a_revoked_session(live_app):
     app, server = live_app(REALTIME_SLIDING_SESSIONS=True)
     store = get_state(app).store
-    browser = logged_in(server.url)
-    sid = session_of(browser)["sid"]
+    browser = login(server)
+    sid = session_info(browser)["sid"]
     store.delete(sid)
     assert store.extend(sid, time.time() + 100) is False
     assert store.get(sid) is None
@@ -204,15 +187,15 @@ def test_sliding_never_resurrects_a_revoked_session(live_app):
 @pytest.mark.parametrize("via", ["view", "task"])
 def test_push_from_a_view_or_background_task_reaches_the_right_sockets(live_app, clients, via):
     app, server = live_app()
-    first, second, bob = logged_in(server.url), logged_in(server.url), logged_in(server.url, "bob")
-    a1, a2, b = clients(server.url, first), clients(server.url, second), clients(server.url, bob)
+    first, second, bob = login(server), login(server), login(server, "bob")
+    a1, a2, b = clients(server, first), clients(server, second), clients(server, bob)
     for watched in (a1, a2, b):
         watched.listen("news")
 
     sender = Browser(server.url)
     sender.request("POST", f"/_test/push/user/alice?via={via}", json={"event": "news", "data": {"n": 1}})
     assert a1.wait_for("news") == [{"n": 1}] and a2.wait_for("news") == [{"n": 1}]
-    sid = session_of(first)["sid"]
+    sid = session_info(first)["sid"]
     sender.request("POST", f"/_test/push/session/{sid}?via={via}", json={"event": "news", "data": {"n": 2}})
     assert until(lambda: len(a1.events("news")) == 2)
     assert a1.events("news")[1] == ("news", {"n": 2})
@@ -250,12 +233,12 @@ def test_revocation_racing_a_connect_still_ends_the_socket(make_app, arango_conf
     gated = GatedStore(state.store)
     server = serve(app)
     try:
-        browser = logged_in(server.url)
-        sid = session_of(browser)["sid"]
+        browser = login(server)
+        sid = session_info(browser)["sid"]
         state.store = gated  # from now on the guard reads through the gate
         gated.gate.clear()
         result: dict = {}
-        connecting = threading.Thread(target=lambda: result.update(socket=clients(server.url, browser)))
+        connecting = threading.Thread(target=lambda: result.update(socket=clients(server, browser)))
         connecting.start()
         assert gated.reading.wait(5)
         with app.app_context():
@@ -280,10 +263,10 @@ def test_revocation_during_a_connect_hook_ends_the_socket_once_connected(live_ap
         in_hook.set()
         release.wait(10)
 
-    browser = logged_in(server.url)
-    sid = session_of(browser)["sid"]
+    browser = login(server)
+    sid = session_info(browser)["sid"]
     result: dict = {}
-    connecting = threading.Thread(target=lambda: result.update(socket=clients(server.url, browser)))
+    connecting = threading.Thread(target=lambda: result.update(socket=clients(server, browser)))
     connecting.start()
     try:
         assert in_hook.wait(5)

@@ -1,4 +1,4 @@
-"""The pure parts of realtime.live: control messages, the expiry heap, revalidation and sliding decisions, queue options."""
+"""The pure parts of realtime.live: control messages, expiry heap, revalidation and sliding decisions, queue options."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _message(**fields):
         json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": "soon"}),
         json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": True}),
         json.dumps({"v": 1, "origin": "o", "op": "extend", "session": "x", "expires_at": 5}),
-        '{"v": 1, "origin": "o", "op": "extend", "session": "%s", "expires_at": NaN}' % S1,
+        f'{{"v": 1, "origin": "o", "op": "extend", "session": "{S1}", "expires_at": NaN}}',
     ],
 )
 def test_malformed_control_messages_are_dropped(raw):

@@ -69,7 +69,7 @@ class ExtendSessions:
     expires_at: float
 
 
-Operation = t.Union[EndSockets, ExtendSessions]
+Operation = EndSockets | ExtendSessions
 
 
 def encode(op: Operation, origin: str) -> str:

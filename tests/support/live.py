@@ -10,14 +10,46 @@ from __future__ import annotations
 import threading
 import time
 import typing as t
+import uuid
 
 import socketio
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from realtime import current_session, emit_to_session, emit_to_user, revoke_session, revoke_user
 from realtime.extension import get_state
+from tests.support.procs import Browser, base_env, connect, hang_up, procfile_command, run_flask, run_release
 
 DEADLINE = 10.0
+
+
+def cluster_env(arango_server: t.Any, **overrides: str) -> dict[str, str]:
+    """Environment for instances sharing a fresh ArangoDB database (users alice and bob) and a channel of their own.
+
+    Redis pub/sub ignores the db number, so only a unique channel keeps other
+    test runs on the same Redis from hearing these instances (and the reverse).
+    """
+    settings = {
+        "ARANGO_URL": arango_server.url,
+        "ARANGO_USERNAME": arango_server.username,
+        "ARANGO_PASSWORD": arango_server.password,
+        "ARANGO_DB": "live_" + uuid.uuid4().hex[:12],
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "REALTIME_CHANNEL": "test-live-" + uuid.uuid4().hex[:12],
+    }
+    env = base_env(**{**settings, **overrides})
+    result = run_release(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("alice", "bob"):
+        result = run_flask(["--app", "wsgi", "realtime", "create-user", name, "--password", f"{name}-pw"], env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+def live_command() -> list[str]:
+    """The Procfile's web command, serving wsgi:app with the test routes added."""
+    command = procfile_command("web")
+    assert command[-1] == "wsgi:app"
+    return [*command[:-1], "tests.support.live_wsgi:app"]
 
 
 class Watched:
@@ -76,6 +108,35 @@ class Watched:
         if self.disconnected.is_set() or not self.client.connected:
             return False
         return self.client.call("echo", {"ping": 1}, timeout=5) == {"ping": 1}
+
+
+class Clients:
+    """Opens watched clients for a test and hangs them all up after it."""
+
+    def __init__(self) -> None:
+        self.opened: list[Watched] = []
+
+    def __call__(self, target: t.Any, browser: Browser, **kwargs: t.Any) -> Watched:
+        """Connect to ``target`` (anything with a ``url``) with ``browser``'s cookie."""
+        watched = Watched(connect(target.url, browser.cookie_header, **kwargs))
+        self.opened.append(watched)
+        return watched
+
+    def close(self) -> None:
+        for watched in self.opened:
+            hang_up(watched.client)
+
+
+def login(target: t.Any, user: str = "alice") -> Browser:
+    """A browser logged in as ``user`` (password ``<user>-pw``) through ``target``."""
+    browser = Browser(target.url)
+    assert browser.login(user, f"{user}-pw").status_code == 302
+    return browser
+
+
+def session_info(browser: Browser) -> dict[str, t.Any]:
+    """The browser's session as the instance sees it: ``sid``, ``uid``, ``expires_at`` (None when it has none)."""
+    return browser.request("GET", "/_test/session").json()
 
 
 def add_test_routes(app: Flask) -> None:

@@ -1,0 +1,112 @@
+"""The message queue over TLS (``rediss://``): a redis-server with a certificate of our own CA, started by the test.
+
+The provider case (a self-signed certificate, as Heroku Redis has) is
+``REALTIME_REDIS_SSL_VERIFY=false``; a provider CA file is
+``REALTIME_REDIS_CA_CERTS``. Verification stays on by default.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis
+
+from realtime.emitter import Emitter
+from realtime.live.control import control_channel
+from tests.support.live import Clients, cluster_env, live_command, login, session_info
+from tests.support.procs import AppProcess, free_port
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+
+
+def _openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """A redis-server speaking only TLS on a free port, its certificate signed by a throwaway CA."""
+    folder = tmp_path_factory.mktemp("redis-tls")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+             "-subj", "/CN=realtime test CA", cwd=folder)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=localhost", cwd=folder)  # fmt: skip
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "1", "-extfile", "san.cnf", cwd=folder)  # fmt: skip
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt",
+         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no"],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"rediss://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url, ssl_cert_reqs=None, socket_timeout=1).ping()
+            break
+        except redis.RedisError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("redis-server with TLS did not start (is it built with TLS support?)")
+            time.sleep(0.05)
+    yield url, str(folder / "ca.crt")
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_certificate_is_verified_by_default(tls_redis):
+    url, _ = tls_redis
+    with Emitter({"REDIS_URL": url}) as emitter:
+        with pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            emitter.bus.publish("{}")
+
+
+def test_provider_ca_file_keeps_verification_on(tls_redis):
+    url, ca_file = tls_redis
+    channel = "tls-" + uuid.uuid4().hex
+    listener = redis.Redis.from_url(url, ssl_ca_certs=ca_file).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(control_channel(channel))
+    try:
+        with Emitter({"REDIS_URL": url, "REALTIME_CHANNEL": channel, "REALTIME_REDIS_CA_CERTS": ca_file}) as emitter:
+            assert emitter.bus.publish('{"v": 1}') == 1
+        deadline, message = time.monotonic() + 5, None
+        while message is None and time.monotonic() < deadline:
+            message = listener.get_message(timeout=1)  # None also for the (ignored) subscribe confirmation
+        assert message is not None and message["data"] == b'{"v": 1}'
+    finally:
+        listener.close()
+
+
+def test_two_instances_share_a_self_signed_tls_queue(tls_redis, arango_server):
+    """Logout and push cross instances through rediss:// with REALTIME_REDIS_SSL_VERIFY=false (eventlet's green TLS)."""
+    url, _ = tls_redis
+    env = cluster_env(arango_server, REDIS_URL=url, REALTIME_REDIS_SSL_VERIFY="false")
+    a = AppProcess(env, command=live_command()).start()
+    b = AppProcess(env, command=live_command()).start()
+    clients = Clients()
+    try:
+        browser, other = login(a), login(b)
+        on_a, on_b, other_on_b = clients(a, browser), clients(b, browser), clients(b, other)
+        other_on_b.listen("news")
+        settings = {"REDIS_URL": url, "REALTIME_CHANNEL": env["REALTIME_CHANNEL"], "REALTIME_REDIS_SSL_VERIFY": False}
+        with Emitter(settings) as emitter:
+            emitter.emit_to_session(session_info(other)["sid"], "news", "over tls")
+        assert other_on_b.wait_for("news") == ["over tls"]
+
+        started = time.monotonic()
+        browser.logout()
+        assert on_a.wait_ended(1.0) and on_b.wait_ended(1.0)
+        assert on_b.ended_by_server("logout") and on_b.time_of("disconnect") - started < 1.0
+        assert other_on_b.alive()
+        assert "CERTIFICATE_VERIFY_FAILED" not in a.output() + b.output()
+    finally:
+        clients.close()
+        a.stop()
+        b.stop()
