@@ -48,6 +48,21 @@ DEFAULTS: dict[str, t.Any] = {
     # verifying the cookie again; and build the URL adapter only for url_for.
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
+    # Operations (README "Operations"). Prometheus metrics of this process at
+    # this path; "" turns the endpoint off. With a token set, a scrape must
+    # send "Authorization: Bearer <token>".
+    "REALTIME_METRICS_PATH": "/metrics",
+    "REALTIME_METRICS_TOKEN": None,
+    # Log lines on stderr: "text" or "json" (one object per line, with the
+    # record's extras such as tags and reason; never a cookie or session id).
+    "REALTIME_LOG_FORMAT": "text",
+    # On SIGTERM, connected sockets are told to reconnect at moments spread
+    # over this many seconds (no thundering herd on the other instances).
+    # Must end inside gunicorn's --graceful-timeout (the PaaS kills at 30 s).
+    "REALTIME_SHUTDOWN_JITTER": 10.0,
+    # With Flask-Login installed, login_user/logout_user start and end
+    # session records, and current_user follows the record.
+    "REALTIME_FLASK_LOGIN": True,
     # Origins (scheme://host[:port], comma-separated) whose pages may open
     # sockets besides the app's own. "*" is refused: any website could then
     # open sockets with its visitors' cookies. See README "Security".

@@ -127,6 +127,7 @@ class Realtime:
         perf.install(app, socketio, config)
 
         app.before_request(self._ensure_http_session)
+        _init_operations(app, state)
         from .live import LiveSessions
 
         state.live = LiveSessions(app, state)
@@ -492,6 +493,17 @@ def _secure_cookie_settings(app: Flask, development: bool) -> None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     if not development:
         app.config["SESSION_COOKIE_SECURE"] = True
+
+
+def _init_operations(app: Flask, state: RealtimeState) -> None:
+    """Metrics, graceful shutdown, the message queue's readiness check, Flask-Login (README "Operations")."""
+    from . import flask_login, metrics, queue_check, shutdown
+
+    metrics.init_app(app, state)
+    shutdown.init_app(app, state)
+    queue_check.init_app(app)
+    if app.config["REALTIME_FLASK_LOGIN"]:
+        flask_login.init_app(app)
 
 
 def _log_store_choice(store: SessionStore) -> None:
