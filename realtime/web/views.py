@@ -19,7 +19,9 @@ bp = Blueprint("web", __name__)
 #: URL: the sha384 of ``dist/socket.io.min.js`` in the npm package of the same
 #: version (package.json pins it; the browser tests load that file with this hash).
 KNOWN_CLIENT_BUILDS = {
-    "https://cdn.socket.io/4.8.1/socket.io.min.js": "sha384-mkQ3/7FUtcGyoppY6bz/PORYoGqOl7/aSUMn2ymDOJcapfS6PHqxhRTMh1RR0Q6+",
+    "https://cdn.socket.io/4.8.1/socket.io.min.js": (
+        "sha384-mkQ3/7FUtcGyoppY6bz/PORYoGqOl7/aSUMn2ymDOJcapfS6PHqxhRTMh1RR0Q6+"
+    ),
 }
 
 # A browser ignores malformed integrity metadata and runs the script unchecked,

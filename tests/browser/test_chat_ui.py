@@ -8,13 +8,14 @@ each tab a page. Assertions are about what the page shows.
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.chat_page import ChatPage, log_in
 from tests.browser.conftest import save_screenshot
-from tests.support.procs import ROOT
+from tests.support.procs import ROOT, run_flask
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +77,7 @@ def test_two_people_chat_both_ways(shared_server, new_context):
     save_screenshot(alice.page, SCREENSHOT)
 
     # Text is text: markup someone types is shown, never run.
-    markup = '<img src=x onerror="document.title=\'owned\'"> <b>not bold</b>'
+    markup = "<img src=x onerror=\"document.title='owned'\"> <b>not bold</b>"
     bob.send(markup)
     alice.expect_message(3, "bob", markup)
     expect(alice.log.locator("img, b")).to_have_count(0)
@@ -136,6 +137,19 @@ def test_logging_out_in_one_tab_ends_the_socket_in_another(shared_server, new_co
     expect(second.page).to_have_url(re.compile(r"/login\?next=/chat$"))
     second.log_in("alice", "alice-pw")
     second.expect_connected()
+
+
+def test_revocation_from_the_command_line_ends_the_open_tab(start_chat_server, new_context):
+    # The CLI is another process: the revocation reaches the app over Redis.
+    server = start_chat_server(REDIS_URL="redis://127.0.0.1:6379/0", REALTIME_CHANNEL=f"browser-{uuid.uuid4().hex}")
+    chat = log_in(new_context(server.url), "alice", "alice-pw", "general")
+
+    result = run_flask(["--app", "wsgi", "realtime", "sessions", "revoke", "--user", "alice"], server.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    chat.expect_state("ended", "Your session was ended on the server.")
+    chat.notice.get_by_role("link", name="Log in again").click()
+    expect(chat.page).to_have_url(re.compile(r"/login\?next=/chat$"))
 
 
 @pytest.mark.parametrize(
