@@ -17,8 +17,8 @@ import redis
 
 from realtime.emitter import Emitter
 from realtime.live.control import control_channel
-from tests.support.live import Clients, cluster_env, live_command, login, session_info
-from tests.support.procs import AppProcess, free_port
+from tests.support.live import Clients, RedisServer, cluster_env, live_command, login, session_info
+from tests.support.procs import AppProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
@@ -38,27 +38,9 @@ def tls_redis(tmp_path_factory):
     (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "1", "-extfile", "san.cnf", cwd=folder)  # fmt: skip
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", "server.crt", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.crt",
-         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no"],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"rediss://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url, ssl_cert_reqs=None, socket_timeout=1).ping()
-            break
-        except redis.RedisError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("redis-server with TLS did not start (is it built with TLS support?)")
-            time.sleep(0.05)
-    yield url, str(folder / "ca.crt")
-    proc.terminate()
-    proc.wait(10)
+    server = RedisServer(folder, tls=(folder / "server.crt", folder / "server.key", folder / "ca.crt")).start()
+    yield server.url, str(folder / "ca.crt")
+    server.stop()
 
 
 def test_certificate_is_verified_by_default(tls_redis):

@@ -7,17 +7,29 @@ task, revoke, and read the current session. Only test apps get them.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import typing as t
 import uuid
+from pathlib import Path
 
+import redis
 import socketio
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from realtime import current_session, emit_to_session, emit_to_user, revoke_session, revoke_user
 from realtime.extension import get_state
-from tests.support.procs import Browser, base_env, connect, hang_up, procfile_command, run_flask, run_release
+from tests.support.procs import (
+    Browser,
+    base_env,
+    connect,
+    free_port,
+    hang_up,
+    procfile_command,
+    run_flask,
+    run_release,
+)
 
 DEADLINE = 10.0
 
@@ -50,6 +62,55 @@ def live_command() -> list[str]:
     command = procfile_command("web")
     assert command[-1] == "wsgi:app"
     return [*command[:-1], "tests.support.live_wsgi:app"]
+
+
+class RedisServer:
+    """A private redis-server on a free port of 127.0.0.1 (optionally TLS-only), to stop and restart at will.
+
+    :param tls: ``(certificate, key, CA certificate)`` files: serve TLS only.
+    """
+
+    def __init__(self, folder: Path, tls: tuple[Path, Path, Path] | None = None) -> None:
+        self.folder = folder
+        self.tls = tls
+        self.port = free_port()
+        self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        argv = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.tls:
+            cert, key, ca = self.tls
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            argv += ["--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+        else:
+            argv += ["--port", str(self.port)]
+        self.proc = subprocess.Popen(argv, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        probe = redis.Redis.from_url(self.url, socket_timeout=1, **({"ssl_cert_reqs": None} if self.tls else {}))
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    probe.ping()
+                    return self
+                except redis.RedisError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{' '.join(argv)} did not start (built with TLS support?)") from None
+                    time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
 
 
 class Watched:
