@@ -119,6 +119,9 @@ def test_logging_out_in_one_tab_ends_the_socket_in_another(shared_server, new_co
 
     first.page.get_by_role("button", name="Log out").click()
     expect(first.page).to_have_url(re.compile(r"/login$"))
+    # Back does not bring the conversation page back from a cache.
+    first.page.go_back()
+    expect(first.page).to_have_url(re.compile(r"/login\?next=/chat(#help)?$"))
 
     second.expect_state("ended", "You were logged out in another tab or window.")
     expect(second.notice).to_be_visible()
