@@ -139,8 +139,12 @@ class ChatServer:
         """End the server at once, as a crash or a dyno restart does: every socket drops."""
         self.runs[-1].stop(signal.SIGKILL)
 
-    def restart(self) -> None:
-        self.kill()
+    def restart(self, graceful: bool = False) -> None:
+        """Kill and start again; ``graceful``: SIGTERM instead, as a deploy does (the sockets are drained first)."""
+        if graceful:
+            self.runs[-1].stop(signal.SIGTERM)
+        else:
+            self.kill()
         self.start()
 
     def stop(self) -> None:

@@ -207,6 +207,23 @@ def test_unavailable_session_store_is_retried_with_backoff(start_chat_server, ne
     alice.expect_message(0, "alice", "Written while the store is down")
 
 
+def test_a_deploy_moves_the_open_tab_to_the_new_server_without_a_reload(start_chat_server, new_context):
+    server = start_chat_server(REALTIME_SHUTDOWN_JITTER="1")
+    alice = log_in(new_context(server.url), "alice", "alice-pw", "random")
+    alice.record_states()
+
+    # SIGTERM: the server sends server_shutdown, then disconnects the tab.
+    server.restart(graceful=True)
+
+    alice.expect_connected()
+    alice.expect_online("alice")
+    seen = alice.states_seen()
+    assert "reconnecting" in seen, seen
+    assert not {"disconnected", "refused", "ended", "unavailable"} & set(seen), seen
+    alice.send("Back after the deploy")
+    alice.expect_message(0, "alice", "Back after the deploy")
+
+
 def test_page_says_so_when_the_client_script_fails_its_integrity_check(start_chat_server, new_context):
     server = start_chat_server(REALTIME_SOCKETIO_CLIENT_INTEGRITY="sha384-" + "A" * 64)
     chat = ChatPage.open(new_context(server.url), "/login")

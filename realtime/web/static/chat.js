@@ -8,7 +8,8 @@
  * Connection states (shown in #connection[data-state]):
  *   connecting    first attempt
  *   connected     joined and live
- *   reconnecting  the connection dropped; the client retries by itself
+ *   reconnecting  the connection dropped, or the server is restarting
+ *                 (server_shutdown); the client connects again by itself
  *   unavailable   the server refused because the session store did not answer;
  *                 this page retries with backoff
  *   refused       the server refused the session: log in again
@@ -25,6 +26,9 @@
   var LOGIN_MESSAGES = ["Cookie not found", "Session is not authenticated"];
   var RETRY_REASONS = ["unavailable", "error"];
   var RETRY_MESSAGES = ["Session store unavailable"];
+  // realtime/shutdown.py: an instance that is shutting down refuses new
+  // sockets; another instance (or this one, restarted) takes them.
+  var MOVE_REASONS = ["shutting_down"];
 
   var ENDED_TEXT = {
     logout: "You were logged out in another tab or window.",
@@ -41,10 +45,11 @@
     return base * (0.8 + Math.random() * 0.4);
   }
 
-  /** "refuse-login", "retry" or "refuse" for a server's connect_error. */
+  /** "refuse-login", "retry", "move" or "refuse" for a server's connect_error. */
   function classifyRefusal(message, reason) {
     if (LOGIN_REASONS.indexOf(reason) >= 0 || LOGIN_MESSAGES.indexOf(message) >= 0) return "refuse-login";
     if (RETRY_REASONS.indexOf(reason) >= 0 || RETRY_MESSAGES.indexOf(message) >= 0) return "retry";
+    if (MOVE_REASONS.indexOf(reason) >= 0) return "move";
     return "refuse";
   }
 
@@ -82,10 +87,11 @@
 
   var state = "connecting";
   var current = null;           // the conversation shown
-  var history = {};             // conversation -> messages received while on this page
+  var kept = {};                // conversation -> messages received while on this page
   var sending = false;
   var loggingOut = false;
   var sessionEnded = null;      // the reason of session_ended, once received
+  var serverMoving = false;     // server_shutdown received: the next disconnect means "connect again"
   var retry = { attempt: 0, timer: null };
 
   /**
@@ -164,7 +170,7 @@
     document.title = "#" + conversation + " · realtime";
     renderPresence(null);
     el.messages.textContent = "";
-    (history[conversation] || []).forEach(renderMessage);
+    (kept[conversation] || []).forEach(renderMessage);
     updateEmpty();
   }
 
@@ -250,9 +256,9 @@
   }
 
   function receive(message) {
-    var kept = history[message.conversation] || (history[message.conversation] = []);
-    kept.push(message);
-    if (kept.length > MAX_KEPT_MESSAGES) kept.shift();
+    var messages = kept[message.conversation] || (kept[message.conversation] = []);
+    messages.push(message);
+    if (messages.length > MAX_KEPT_MESSAGES) messages.shift();
     if (message.conversation === current) {
       renderMessage(message);
       updateEmpty();
@@ -327,6 +333,7 @@
 
   socket.on("connect", function () {
     retry.attempt = 0;
+    serverMoving = false;
     setState("connected", "Connected");
     join();
   });
@@ -344,6 +351,10 @@
       setState("refused", "Not connected", err.message + ". Log in to continue.", { label: "Log in", href: loginUrl });
     } else if (kind === "retry") {
       scheduleRetry(err.message);
+    } else if (kind === "move") {
+      setState("reconnecting", "Reconnecting…");
+      clearTimeout(retry.timer);
+      retry.timer = setTimeout(function () { socket.connect(); }, 1000 + Math.random() * 2000);
     } else {
       setState("refused", "Not connected", err.message + ".", { label: "Reload", href: window.location.href });
     }
@@ -385,9 +396,18 @@
     socket.disconnect();
   });
 
+  socket.on("server_shutdown", function () {
+    serverMoving = true;
+    setState("reconnecting", "Server restarting. Reconnecting…");
+  });
+
   socket.on("disconnect", function (reason) {
     if (sessionEnded !== null || loggingOut) return;
-    if (reason === "io server disconnect") {
+    if (reason === "io server disconnect" && serverMoving) {
+      // The server spread these disconnects over its drain window: connect again now.
+      setState("reconnecting", "Server restarting. Reconnecting…");
+      socket.connect();
+    } else if (reason === "io server disconnect") {
       setState("disconnected", "Disconnected", "The server closed the connection.",
         { label: "Reload", href: window.location.href });
     } else if (reason !== "io client disconnect") {
