@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.support.live import Clients, cluster_env, live_command, login, session_info
+from tests.support.live import Clients, live_command, login, queue_env, running, session_info
 from tests.support.procs import ROOT, AppProcess, Browser, hang_up, run_flask
 
 #: The spec's bound: logout, revocation and expiry reach every instance within a second.
@@ -29,17 +29,15 @@ LATENCY_TRIALS = 25
 
 
 @pytest.fixture(scope="module")
-def env(arango_server):
-    return cluster_env(arango_server, REALTIME_REVALIDATE_INTERVAL=str(REVALIDATE), REALTIME_SLIDING_SESSIONS="true")
+def env(request):
+    e2e_env = request.getfixturevalue("e2e_env")
+    return queue_env(e2e_env, REALTIME_REVALIDATE_INTERVAL=str(REVALIDATE), REALTIME_SLIDING_SESSIONS="true")
 
 
 @pytest.fixture(scope="module")
 def instances(env):
-    a = AppProcess(env, command=live_command()).start()
-    b = AppProcess(env, command=live_command()).start()
-    yield a, b
-    for proc in (a, b):
-        proc.stop()
+    with running(env) as (a, b, _):
+        yield a, b
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from tests.support.live import Clients, RedisServer, cluster_env, live_command, login
-from tests.support.procs import AppProcess
+from tests.support.live import RedisServer, login, queue_env, running
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
@@ -24,13 +23,10 @@ def redis_server(tmp_path):
     server.stop()
 
 
-def test_revocation_during_a_redis_outage_reaches_the_other_instance_when_redis_returns(redis_server, arango_server):
+def test_revocation_during_a_redis_outage_reaches_the_other_instance_when_redis_returns(redis_server, e2e_env):
     # Revalidation far away: only the pass run on resubscribing can end the socket on B in time.
-    env = cluster_env(arango_server, REDIS_URL=redis_server.url, REALTIME_REVALIDATE_INTERVAL="600")
-    a = AppProcess(env, command=live_command()).start()
-    b = AppProcess(env, command=live_command()).start()
-    clients = Clients()
-    try:
+    env = queue_env(e2e_env, REDIS_URL=redis_server.url, REALTIME_REVALIDATE_INTERVAL="600")
+    with running(env) as (a, b, clients):
         browser, other = login(a), login(b)
         on_a, on_b, other_on_b = clients(a, browser), clients(b, browser), clients(b, other)
 
@@ -47,7 +43,3 @@ def test_revocation_during_a_redis_outage_reaches_the_other_instance_when_redis_
         assert other_on_b.alive()
         assert "Could not publish to the control channel" in a.output()
         assert "Lost the control channel" in b.output()
-    finally:
-        clients.close()
-        a.stop()
-        b.stop()

@@ -17,8 +17,7 @@ import redis
 
 from realtime.emitter import Emitter
 from realtime.live.control import control_channel
-from tests.support.live import Clients, RedisServer, cluster_env, live_command, login, session_info
-from tests.support.procs import AppProcess
+from tests.support.live import RedisServer, login, queue_env, running, session_info
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
@@ -66,14 +65,11 @@ def test_provider_ca_file_keeps_verification_on(tls_redis):
         listener.close()
 
 
-def test_two_instances_share_a_self_signed_tls_queue(tls_redis, arango_server):
+def test_two_instances_share_a_self_signed_tls_queue(tls_redis, e2e_env):
     """Logout and push cross instances through rediss:// with REALTIME_REDIS_SSL_VERIFY=false (eventlet's green TLS)."""
     url, _ = tls_redis
-    env = cluster_env(arango_server, REDIS_URL=url, REALTIME_REDIS_SSL_VERIFY="false")
-    a = AppProcess(env, command=live_command()).start()
-    b = AppProcess(env, command=live_command()).start()
-    clients = Clients()
-    try:
+    env = queue_env(e2e_env, REDIS_URL=url, REALTIME_REDIS_SSL_VERIFY="false")
+    with running(env) as (a, b, clients):
         browser, other = login(a), login(b)
         on_a, on_b, other_on_b = clients(a, browser), clients(b, browser), clients(b, other)
         other_on_b.listen("news")
@@ -88,7 +84,3 @@ def test_two_instances_share_a_self_signed_tls_queue(tls_redis, arango_server):
         assert on_b.ended_by_server("logout") and on_b.time_of("disconnect") - started < 1.0
         assert other_on_b.alive()
         assert "CERTIFICATE_VERIFY_FAILED" not in a.output() + b.output()
-    finally:
-        clients.close()
-        a.stop()
-        b.stop()

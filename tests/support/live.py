@@ -7,6 +7,7 @@ task, revoke, and read the current session. Only test apps get them.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -20,41 +21,34 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from realtime import current_session, emit_to_session, emit_to_user, revoke_session, revoke_user
 from realtime.extension import get_state
-from tests.support.procs import (
-    Browser,
-    base_env,
-    connect,
-    free_port,
-    hang_up,
-    procfile_command,
-    run_flask,
-    run_release,
-)
+from tests.support.procs import AppProcess, Browser, connect, free_port, hang_up, procfile_command
 
 DEADLINE = 10.0
 
 
-def cluster_env(arango_server: t.Any, **overrides: str) -> dict[str, str]:
-    """Environment for instances sharing a fresh ArangoDB database (users alice and bob) and a channel of their own.
+def queue_env(e2e_env: t.Callable[..., dict[str, str]], **overrides: str) -> dict[str, str]:
+    """``e2e_env`` (fresh database, users alice and bob) for instances sharing Redis on a channel of their own.
 
     Redis pub/sub ignores the db number, so only a unique channel keeps other
     test runs on the same Redis from hearing these instances (and the reverse).
     """
-    settings = {
-        "ARANGO_URL": arango_server.url,
-        "ARANGO_USERNAME": arango_server.username,
-        "ARANGO_PASSWORD": arango_server.password,
-        "ARANGO_DB": "live_" + uuid.uuid4().hex[:12],
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "REALTIME_CHANNEL": "test-live-" + uuid.uuid4().hex[:12],
-    }
-    env = base_env(**{**settings, **overrides})
-    result = run_release(env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("alice", "bob"):
-        result = run_flask(["--app", "wsgi", "realtime", "create-user", name, "--password", f"{name}-pw"], env)
-        assert result.returncode == 0, result.stdout + result.stderr
-    return env
+    settings = {"REDIS_URL": "redis://127.0.0.1:6379/0", "REALTIME_CHANNEL": "test-live-" + uuid.uuid4().hex[:12]}
+    return e2e_env(**{**settings, **overrides})
+
+
+@contextlib.contextmanager
+def running(env: dict[str, str], count: int = 2) -> t.Iterator[tuple[t.Any, ...]]:
+    """``count`` instances of the app on ``env``, then a :class:`Clients` pool; all stopped afterwards."""
+    procs: list[AppProcess] = []
+    pool = Clients()
+    try:
+        for _ in range(count):
+            procs.append(AppProcess(env, command=live_command()).start())
+        yield (*procs, pool)
+    finally:
+        pool.close()
+        for proc in procs:
+            proc.stop()
 
 
 def live_command() -> list[str]:
