@@ -194,13 +194,15 @@ def shared_server(request, chat_server) -> t.Iterator[ChatServer]:
 # -- Chromium ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Module scope: the Playwright driver (and its event loop) is gone before the
+# rest of the suite runs.
+@pytest.fixture(scope="module")
 def playwright() -> t.Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> t.Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
