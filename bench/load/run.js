@@ -183,6 +183,13 @@ function closeAll(sockets) {
   for (const socket of sockets) socket.close();
 }
 
+/** Report "done", keep the sockets open until the harness says "quit", then close them. */
+async function doneThenClose(sockets) {
+  emit({ event: "done" });
+  await nextCommand();
+  closeAll(sockets);
+}
+
 // ---- modes -----------------------------------------------------------------
 async function runConnect() {
   emit({ event: "ready" });
@@ -224,8 +231,7 @@ async function runConnect() {
     closeAll(opened);
     emit({ event: "result", step: "close", closed: opened.length, ...finishStep(step) });
   }
-  emit({ event: "done" });
-  await nextCommand();
+  await doneThenClose([]);
 }
 
 async function runIdle() {
@@ -259,9 +265,7 @@ async function runIdle() {
       ...finishStep(step),
     });
   }
-  emit({ event: "done" });
-  await nextCommand();
-  closeAll(sockets);
+  await doneThenClose(sockets);
 }
 
 async function runEcho() {
@@ -294,9 +298,7 @@ async function runEcho() {
     const measured = finishStep(step);
     emit({ event: "result", acked, wrong, lost, rate: acked / measured.seconds, latencyMs: latencySummary(latencies), ...measured });
   }
-  emit({ event: "done" });
-  await nextCommand();
-  closeAll(sockets);
+  await doneThenClose(sockets);
 }
 
 async function runFanout() {
@@ -356,9 +358,7 @@ async function runFanout() {
       ...measured,
     });
   }
-  emit({ event: "done" });
-  await nextCommand();
-  closeAll(sockets);
+  await doneThenClose(sockets);
 }
 
 const modes = { connect: runConnect, idle: runIdle, echo: runEcho, fanout: runFanout };
