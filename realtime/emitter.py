@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from .config import DEFAULTS, load_environ
 from .errors import ConfigError
 from .live.bus import ControlBus, client_manager, queue_settings
-from .live.control import REVOKED, EndSockets, check_reason, encode, session_room, user_room
+from .live.control import REVOKED, EndSockets, check_reason, check_uid, encode, session_room, user_room
 from .sessions import SessionStore, is_valid_session_id
 
 
@@ -91,6 +91,7 @@ class Emitter:
 
     def revoke_user(self, uid: str, reason: str = REVOKED) -> list[str]:
         """Delete every session of ``uid`` and end all their sockets everywhere; return the deleted ids."""
+        uid = check_uid(uid)
         sids = self._require_store().delete_user(uid)
         self._end(EndSockets(tuple(sids), uid, check_reason(reason)))
         return sids

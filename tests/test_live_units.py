@@ -7,6 +7,7 @@ import json
 import pytest
 
 from realtime.connections import Identity
+from realtime.emitter import Emitter
 from realtime.errors import ConfigError
 from realtime.live import control
 from realtime.live.bus import check_socketio_version, queue_settings, redis_options
@@ -218,3 +219,40 @@ def test_old_python_socketio_is_refused():
     check_socketio_version("5.18.1")
     with pytest.raises(ConfigError, match=">= 5.14"):
         check_socketio_version("5.13.2")
+
+
+def test_uids_are_normalized_like_the_guard_does():
+    assert control.check_uid("alice") == "alice"
+    assert control.check_uid(42) == "42"
+    for bad in (0, "", None, ["alice"], True):
+        with pytest.raises(ValueError):
+            control.check_uid(bad)
+
+
+# -- the Emitter's configuration (no network is touched before a call) --------------
+
+
+def test_emitter_needs_a_redis_queue():
+    with pytest.raises(ConfigError, match="none is configured"):
+        Emitter({})
+    with pytest.raises(ConfigError, match="redis:// or rediss://"):
+        Emitter({"REDIS_URL": "amqp://guest@127.0.0.1//"})
+
+
+def test_emitter_refuses_to_revoke_without_the_session_store():
+    with Emitter({"REDIS_URL": "redis://127.0.0.1:6379/0"}) as emitter:
+        with pytest.raises(ConfigError, match="Revoking needs the session store"):
+            emitter.revoke_user("alice")
+        with pytest.raises(ValueError, match="not a session id"):
+            emitter.revoke_session("../etc/passwd")
+
+
+def test_emitter_from_config_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "rediss://127.0.0.1:6380/0")
+    monkeypatch.setenv("REALTIME_CHANNEL", "shop")
+    monkeypatch.setenv("REALTIME_REDIS_SSL_VERIFY", "false")
+    with Emitter.from_config() as emitter:
+        assert emitter.manager.channel == "shop"
+        assert emitter.manager.redis_options == {"ssl_cert_reqs": None}
+        assert emitter.bus.channel == "shop:realtime-control"
+        assert emitter.store is None

@@ -1,6 +1,7 @@
 """Live sockets follow the session on every instance; push to users and sessions from anywhere.
 
-See :mod:`realtime.live.service` for how, and ``docs/live.md`` for operators.
+See :mod:`realtime.live.service` for how, and the README sections "Running several instances" and
+"Revocation and push API" for operators.
 """
 
 from __future__ import annotations

@@ -46,6 +46,14 @@ def control_channel(channel: str) -> str:
     return f"{channel}:realtime-control"
 
 
+def check_uid(uid: object) -> str:
+    """``uid`` as sockets know it (a string; positive integers are accepted and turned into one)."""
+    normalized = normalize_uid(uid)
+    if normalized is None:
+        raise ValueError(f"not a uid a socket can have: {uid!r}")
+    return normalized
+
+
 def check_reason(reason: object) -> str:
     if not isinstance(reason, str) or not 0 < len(reason) <= _MAX_REASON:
         raise ValueError(f"reason must be a non-empty string of at most {_MAX_REASON} characters, got {reason!r}")

@@ -37,7 +37,7 @@ from ..connections import Identity, SocketRef
 from ..errors import StoreError
 from ..extension import current_session
 from .bus import ControlBus, queue_settings
-from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, decode, encode
+from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid, decode, encode
 from .policy import Verdict, chunked, judge, slid_expiry
 from .schedule import ExpiryQueue, RecentlyEnded
 
@@ -94,7 +94,7 @@ class LiveSessions:
 
     def end_user(self, uid: str, reason: str, session_ids: Iterable[str] = ()) -> None:
         """End every socket of ``uid`` (and of these sessions) on every instance."""
-        self._broadcast(EndSockets(tuple(session_ids), uid, check_reason(reason)))
+        self._broadcast(EndSockets(tuple(session_ids), check_uid(uid), check_reason(reason)))
 
     def extend(self, session_id: str, expires_at: float) -> None:
         """Tell every instance that ``session_id`` now expires at ``expires_at``."""
