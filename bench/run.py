@@ -26,7 +26,7 @@ import json
 import os
 import platform
 import secrets
-import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -279,7 +279,15 @@ def _needed_open_files(sizes: scenarios.Sizes) -> int:
     return max(sizes.idle_stages) * 2 + 4096
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Turn `kill`/`timeout` into SystemExit so every finally block stops the
+    # servers and generators this run started (they run in their own sessions
+    # and would otherwise outlive it).
+    raise SystemExit(128 + signum)
+
+
 def main(argv: t.Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
     if args.runs:

@@ -47,7 +47,7 @@ class Sizes:
     #: every idle run connects at once on two cores.
     idle_concurrency: int = 20
     #: Upper bound for opening one idle stage, in seconds.
-    idle_deadline: float = 900
+    idle_deadline: float = 1800
 
 
 FULL = Sizes(
