@@ -141,8 +141,14 @@ def parse_number(name: str, raw: str, kind: type = float) -> t.Any:
     return value
 
 
+#: Keys whose value is a boolean or, instead, a file path (a CA bundle).
+_BOOL_OR_PATH = {"ARANGO_VERIFY"}
+
+
 def coerce(name: str, raw: str, default: t.Any) -> t.Any:
     """Turn the string ``raw`` from the environment into the type of ``default``."""
+    if name in _BOOL_OR_PATH and raw.strip().lower() not in _BOOL_TRUE | _BOOL_FALSE:
+        return raw
     if isinstance(default, bool):
         return parse_bool(name, raw)
     if isinstance(default, int):

@@ -31,6 +31,11 @@ def test_bad_environment_values_name_the_key_and_the_fix(name, raw, fragment):
     assert name in str(info.value)
 
 
+def test_arango_verify_takes_a_boolean_or_a_ca_bundle_path():
+    assert load_environ({"ARANGO_VERIFY": "false"}) == {"ARANGO_VERIFY": False}
+    assert load_environ({"ARANGO_VERIFY": "/etc/ssl/ca.pem"}) == {"ARANGO_VERIFY": "/etc/ssl/ca.pem"}
+
+
 def test_message_queue_prefers_the_explicit_key():
     assert message_queue_url({"REDIS_URL": "redis://a", "REALTIME_MESSAGE_QUEUE": "redis://b"}) == "redis://b"
     assert message_queue_url({"REDIS_URL": "redis://a"}) == "redis://a"

@@ -118,7 +118,8 @@ class ArangoServerProcess:
             "--ttl-frequency", str(self.ttl_frequency),
         ]  # fmt: skip
         if self.auth:
-            argv += ["--username", self.username, "--password", self.password]
+            # "=" form: a random password may start with "-", which argparse would take for an option.
+            argv += [f"--username={self.username}", f"--password={self.password}"]
         if self.state_file is not None:
             argv += ["--state-file", str(self.state_file)]
         return argv
