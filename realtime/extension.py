@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, health, logsafe, origins, ratelimit, signals
+from . import auth, csrf, health, logsafe, origins, ratelimit, signals, transport
 from . import perf
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
@@ -116,11 +116,12 @@ class Realtime:
             socketio.init_app(app, **self.socketio_options(config))
         self._guard(state, "/")
         _refuse_unsafe_server(socketio)
-        # Hardening (README "Security"): gates before the session check,
-        # health endpoints, and no session id in the drivers' debug logs.
+        # Hardening (README "Security"): gates before the session check, health
+        # endpoints, clean closes on malformed frames, no sid in driver logs.
         origins.init_app(app, state)
         ratelimit.init_app(app, state)
         health.init_app(app, state)
+        transport.init_app(app, state)
         logsafe.install()
         app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
         # Performance options (README "Performance"), each switchable by config.

@@ -22,7 +22,10 @@ FOREIGN = ["https://evil.example", "http://127.0.0.1.evil.example", "null", "htt
 
 @pytest.fixture(scope="module")
 def app_proc(request):
-    env = request.getfixturevalue("e2e_env")(REALTIME_ALLOWED_ORIGINS=f"{PARTNER}, https://other.example:8443")
+    env = request.getfixturevalue("e2e_env")(
+        REALTIME_ALLOWED_ORIGINS=f"{PARTNER}, https://other.example:8443",
+        REALTIME_REVALIDATE_INTERVAL="0",  # a test counts database requests
+    )
     with running(env) as proc:
         yield proc
     assert server_errors(proc) == []

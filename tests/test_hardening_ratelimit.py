@@ -109,7 +109,10 @@ def test_client_key(environ, trusted, key):
 @pytest.fixture(scope="module")
 def env(request) -> dict[str, str]:
     return request.getfixturevalue("e2e_env")(
-        REALTIME_RATE_LIMIT=str(LIMIT), REALTIME_RATE_LIMIT_WINDOW=str(WINDOW), REALTIME_TRUSTED_PROXIES="1"
+        REALTIME_RATE_LIMIT=str(LIMIT),
+        REALTIME_RATE_LIMIT_WINDOW=str(WINDOW),
+        REALTIME_TRUSTED_PROXIES="1",
+        REALTIME_REVALIDATE_INTERVAL="0",  # a test counts database requests
     )
 
 

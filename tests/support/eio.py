@@ -159,5 +159,11 @@ def ws_connect(
         assert outcome is not None
         return outcome
     finally:
-        with contextlib.suppress(Exception):
-            ws.close(timeout=0.2)
+        ws_close(ws)
+
+
+def ws_close(ws: websocket.WebSocket) -> None:
+    """Close politely if the connection still works, and release the socket in any case."""
+    with contextlib.suppress(Exception):
+        ws.close(timeout=0.2)
+    ws.shutdown()

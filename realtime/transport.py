@@ -1,0 +1,149 @@
+"""Closing a websocket cleanly when a client sends a frame Engine.IO cannot decode.
+
+python-engineio (4.x) decodes each websocket frame outside its error
+handling: an empty text frame, or one whose first character is not a packet
+type, raises ``ValueError`` out of the WSGI application. Under gunicorn's
+eventlet worker that becomes "Error handling request" with a traceback, an
+HTTP 500 written into the already-upgraded connection, and an Engine.IO
+session whose disconnect handlers only run when its ping times out.
+
+Any client can send such a frame, so the websocket Engine.IO reads from is
+wrapped: a frame that does not decode ends the connection as if the client
+had closed it (``wait()`` returns ``None``), and Engine.IO runs its normal
+close path. The wrapper relies on the server's ``_async["websocket"]``
+factory (python-engineio 4.x); if that is missing, nothing is wrapped and a
+warning says so.
+
+Long-polling has a worse flaw: a POST that Engine.IO refuses (a body over
+``REALTIME_MAX_MESSAGE_BYTES``, or a packet a client never sends, such as
+``6``) makes it close the session and wait for the close packet to be
+polled, which never happens, so the request hangs forever. Anyone can do
+this with two requests and no cookie, and each costs the worker a request
+slot (``--worker-connections``) for good. :class:`PollingBodyCheck` answers
+such POSTs itself with 400 (413 for the size) before Engine.IO sees them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import typing as t
+from urllib.parse import parse_qs
+
+from engineio import packet, payload
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from .extension import RealtimeState
+
+logger = logging.getLogger(__name__)
+
+
+def is_decodable(frame: object) -> bool:
+    """Whether Engine.IO can decode ``frame`` (what its websocket loop would do with it)."""
+    try:
+        packet.Packet(encoded_packet=frame)
+    except (ValueError, IndexError, TypeError):
+        return False
+    return True
+
+
+class CheckedWebSocket:
+    """A websocket whose ``wait()`` ends the connection instead of passing on an undecodable frame."""
+
+    def __init__(self, ws: t.Any) -> None:
+        self._ws = ws
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._ws, name)
+
+    def wait(self) -> t.Any:
+        frame = self._ws.wait()
+        if frame is None or is_decodable(frame):
+            return frame
+        logger.info("Closing a websocket: the client sent a frame that is not an Engine.IO packet")
+        return None
+
+
+def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`."""
+
+    def make(handler: t.Callable[[t.Any], t.Any], server: t.Any) -> t.Any:
+        return factory(lambda ws: handler(CheckedWebSocket(ws)), server)
+
+    make.wrapped = factory  # type: ignore[attr-defined]
+    return make
+
+
+def init_app(app: Flask, state: RealtimeState) -> None:
+    """Check long-polling POSTs before Engine.IO does, and wrap its websockets."""
+    eio = state.socketio.server.eio
+    path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
+    app.wsgi_app = PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size))  # type: ignore[method-assign]
+
+    drivers = getattr(eio, "_async", None)
+    if not isinstance(drivers, dict) or "websocket" not in drivers:
+        logger.warning(
+            "python-engineio has no _async['websocket'] factory here; malformed websocket frames will not be"
+            " closed cleanly (they make the worker log a 500). Check the python-engineio version (4.x expected)."
+        )
+        return
+    factory = drivers["websocket"]
+    if factory is None or hasattr(factory, "wrapped"):
+        return  # no websocket support in this async mode, or wrapped already
+    # A copy: the driver module's own dict is shared by every server in the process.
+    eio._async = {**drivers, "websocket": checked_websocket_factory(factory)}
+
+
+#: Packet types a client sends over long-polling (Engine.IO v4): CLOSE, PONG, MESSAGE, UPGRADE.
+CLIENT_POLLING_PACKETS = frozenset({packet.CLOSE, packet.PONG, packet.MESSAGE, packet.UPGRADE})
+
+
+def polling_body_problem(body: bytes) -> str | None:
+    """Why Engine.IO must not see this POST body, or ``None`` when it is fine."""
+    try:
+        text = body.decode("utf-8")
+        packets = payload.Payload(encoded_payload=text).packets
+    except (UnicodeDecodeError, ValueError, IndexError, TypeError, KeyError):
+        return "not an Engine.IO payload"
+    if any(p.packet_type not in CLIENT_POLLING_PACKETS for p in packets):
+        return "a packet type clients do not send"
+    return None
+
+
+class PollingBodyCheck:
+    """WSGI middleware in front of Engine.IO: refuses the long-polling POSTs that would hang it."""
+
+    def __init__(self, wsgi_app: t.Any, path: str, max_bytes: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.path = path
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith(self.path):
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            if "sid" in query and query.get("transport", ["polling"])[0] == "polling":
+                refusal = self._check(environ)
+                if refusal is not None:
+                    status, message = refusal
+                    logger.info("Refused a long-polling POST: %s", message)
+                    body = json.dumps(message).encode()
+                    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                    return [body]
+        return self.wsgi_app(environ, start_response)
+
+    def _check(self, environ: dict[str, t.Any]) -> tuple[str, str] | None:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return "400 BAD REQUEST", "invalid Content-Length"
+        if length > self.max_bytes:
+            return "413 PAYLOAD TOO LARGE", f"payload over {self.max_bytes} bytes (REALTIME_MAX_MESSAGE_BYTES)"
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        problem = polling_body_problem(body)
+        if problem is not None:
+            return "400 BAD REQUEST", problem
+        environ["wsgi.input"] = io.BytesIO(body)  # Engine.IO reads it again
+        return None
