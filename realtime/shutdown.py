@@ -30,6 +30,7 @@ to gunicorn's own handler, whose ``graceful_timeout`` stays the backstop.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import signal
@@ -190,16 +191,21 @@ class Drain:
             logger.exception("Could not move a socket during shutdown")
 
     def _close_transports(self) -> None:
-        """Close Engine.IO connections still open (clients that did not hang up, refused handshakes)."""
-        eio = self.state.socketio.server.eio
-        left = len(eio.sockets)
+        """Close Engine.IO connections still open (clients that did not hang up, refused handshakes).
+
+        Without waiting for their send queues (``eio.disconnect()`` would, and
+        a dead client would block it): the worker exits once their request
+        handlers return, and gunicorn waits for those.
+        """
+        left = [sock for sock in list(self.state.socketio.server.eio.sockets.values()) if not sock.closed]
         if not left:
             return
-        logger.info("Closing %d Engine.IO connection(s) left open after the drain", left)
-        try:
-            eio.disconnect()
-        except Exception:  # noqa: BLE001 - exiting matters more than a clean close
-            logger.exception("Could not close the remaining Engine.IO connections")
+        logger.info("Closing %d Engine.IO connection(s) left open after the drain", len(left))
+        for sock in left:
+            try:
+                sock.close(wait=False)
+            except Exception:  # noqa: BLE001 - exiting matters more than a clean close
+                logger.exception("Could not close an Engine.IO connection")
 
 
 def get_drain(app: Flask) -> Drain:
@@ -286,12 +292,20 @@ def gunicorn_post_worker_init(worker: t.Any) -> None:
     handlers are in place, so it chains to ``worker.handle_exit``. A window
     that would not end inside ``graceful_timeout`` is shortened, with a
     warning.
+
+    The worker then waits for its open requests only as long as the drain
+    needs (window + flush + margin), not the whole ``graceful_timeout``: under
+    eventlet, a websocket that Engine.IO closes while its reader waits can
+    leave that reader parked until its file descriptor number is reused,
+    which never happens once the worker stops accepting. gunicorn's own wait
+    would then run to its end each time.
     """
     apps = list(_apps)
     if not apps:
         logger.warning("No realtime app was loaded in this worker; SIGTERM will not drain sockets.")
         return
     graceful = float(worker.cfg.graceful_timeout)
+    budget = 0.0
     for app in apps:
         drain = get_drain(app)
         window = fit_window(drain.window, graceful)
@@ -304,4 +318,8 @@ def gunicorn_post_worker_init(worker: t.Any) -> None:
                 window,
             )
             drain.window = window
+        budget = max(budget, window + FLUSH_SECONDS + MARGIN_SECONDS)
+    if budget < graceful:
+        # Read by the worker when it stops (not by the master, which keeps the full timeout).
+        worker.cfg.set("graceful_timeout", math.ceil(budget))  # gunicorn takes whole seconds
     install_signal_handler(apps, signal.SIGTERM)
