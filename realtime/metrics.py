@@ -138,13 +138,17 @@ def init_app(app: Flask, state: RealtimeState) -> Metrics:
         path = "/" + path
     token = str(app.config["REALTIME_METRICS_TOKEN"] or "")
 
+    warned = []
+
     def metrics_view() -> Response:
         if token and not bearer_token_matches(request.headers.get("Authorization"), token):
             abort(401)
+        if not token and not warned:
+            # Said at the first scrape, not at startup: every CLI command starts the app too.
+            warned.append(True)
+            logger.warning("Metrics at %s are served to anyone; set REALTIME_METRICS_TOKEN to require a token.", path)
         return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     app.add_url_rule(path, ENDPOINT, metrics_view, methods=["GET"])
     state.extension.exempt_endpoints.add(ENDPOINT)
-    if not token:
-        logger.info("Metrics at %s are open to anyone who can reach it; set REALTIME_METRICS_TOKEN to require one.", path)
     return metrics

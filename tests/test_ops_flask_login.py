@@ -169,5 +169,7 @@ def test_readme_add_to_your_app_is_the_code_the_dropin_app_added():
     added = re.findall(r"# realtime: begin\n(.*?)\n\s*# realtime: end", source, re.S)
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Add to your app", 1)[1].split("\n## ", 1)[0]
-    for block in added:
-        assert textwrap.dedent(block).strip() in section
+    shown = [textwrap.dedent(code).strip() for code in re.findall(r"```python\n(.*?)```", section, re.S)]
+    assert len(added) == len(shown) == 2
+    for block, code in zip(added, shown):
+        assert textwrap.dedent(block).strip() == code
