@@ -41,13 +41,14 @@ def sessions_group() -> None:
 
 
 def _when(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _row(record: SessionRecord) -> str:
     # Only a prefix of the sid: enough to tell sessions apart, useless to an
     # attacker reading a terminal log. `revoke --user UID PREFIX` takes it back.
-    return f"{record.sid[:8]}…  {record.uid or '(anonymous)':<24} created {_when(record.created_at)}  expires {_when(record.expires_at)}"
+    who = record.uid or "(anonymous)"
+    return f"{record.sid[:8]}…  {who:<24} created {_when(record.created_at)}  expires {_when(record.expires_at)}"
 
 
 @sessions_group.command("list")
@@ -119,7 +120,9 @@ def _resolve_session(store: SessionStore, sid: str, uid: str | None) -> str:
         raise click.BadParameter("give at least 4 characters of the session id.", param_hint="SID")
     matches = [r.sid for r in store.sessions_of_user(uid) if r.sid.startswith(prefix)]
     if len(matches) > 1:
-        raise click.BadParameter(f"{sid!r} names more than one session of user {uid}; give more of it.", param_hint="SID")
+        raise click.BadParameter(
+            f"{sid!r} names more than one session of user {uid}; give more of it.", param_hint="SID"
+        )
     if not matches:
         raise click.BadParameter(f"user {uid} has no session starting with {prefix!r}.", param_hint="SID")
     return matches[0]

@@ -19,8 +19,17 @@ import logging
 import typing as t
 
 from flask import Flask, Response, abort, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from . import signals
 from .connections import Connections
@@ -97,7 +106,9 @@ class Metrics:
     def on_store_failed(self, sender: Flask, operation: str = "unknown", **kwargs: t.Any) -> None:
         self.store_errors.labels(operation).inc()
 
-    def on_sessions_ended(self, sender: Flask, sids: t.Sequence[str] = (), reason: str = "revoked", **kwargs: t.Any) -> None:
+    def on_sessions_ended(
+        self, sender: Flask, sids: t.Sequence[str] = (), reason: str = "revoked", **kwargs: t.Any
+    ) -> None:
         if sids:
             self.sessions_revoked.labels(reason).inc(len(sids))
 

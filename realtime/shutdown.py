@@ -156,7 +156,7 @@ class Drain:
             self.window,
             extra={"tags": ("shutdown",)},
         )
-        plan = sorted(zip(spread(len(refs), self.window, self.rng), refs), key=lambda item: item[0])
+        plan = sorted(zip(spread(len(refs), self.window, self.rng), refs, strict=True), key=lambda item: item[0])
         for offset, ref in plan:
             wait = started + offset - self.clock()
             if wait > 0:

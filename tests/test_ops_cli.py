@@ -1,4 +1,4 @@
-"""``flask realtime sessions ...`` and ``purge-expired``, as an operator runs them: subprocesses on the ArangoDB test server."""
+"""`flask realtime sessions ...` and `purge-expired` as an operator runs them, on the ArangoDB test server."""
 
 from __future__ import annotations
 

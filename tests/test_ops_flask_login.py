@@ -171,5 +171,5 @@ def test_readme_add_to_your_app_is_the_code_the_dropin_app_added():
     section = readme.split("## Add to your app", 1)[1].split("\n## ", 1)[0]
     shown = [textwrap.dedent(code).strip() for code in re.findall(r"```python\n(.*?)```", section, re.S)]
     assert len(added) == len(shown) == 2
-    for block, code in zip(added, shown):
+    for block, code in zip(added, shown, strict=True):
         assert textwrap.dedent(block).strip() == code

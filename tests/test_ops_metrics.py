@@ -81,7 +81,9 @@ def test_connects_are_counted_by_outcome_and_reason_and_timed(start):
         assert value(samples, "realtime_sockets_connected") == 1
     finally:
         hang_up(client)
-    assert wait_for(lambda: value(scrape(live.url), "realtime_socket_disconnects_total", reason="client disconnect") == 1)
+    assert wait_for(
+        lambda: value(scrape(live.url), "realtime_socket_disconnects_total", reason="client disconnect") == 1
+    )
     assert value(scrape(live.url), "realtime_sockets_connected") == 0
 
 
@@ -92,7 +94,9 @@ def test_logout_and_revocations_are_counted(start):
     client = connect(live.url, alice.cookie_header)
     try:
         alice.logout()
-        assert wait_for(lambda: value(scrape(live.url), "realtime_socket_disconnects_total", reason="server disconnect"))
+        assert wait_for(
+            lambda: value(scrape(live.url), "realtime_socket_disconnects_total", reason="server disconnect")
+        )
         samples = scrape(live.url)
         assert value(samples, "realtime_sessions_revoked_total", reason="logout") == 1
         assert value(samples, "realtime_sockets_connected") == 0

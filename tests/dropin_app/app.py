@@ -1,5 +1,7 @@
 """An existing Flask app: users, Flask-Login views, a page only members see."""
 
+# ruff: noqa: I001 - the imports realtime added stay together, as added (README "Add to your app").
+
 from __future__ import annotations
 
 import os
