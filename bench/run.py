@@ -17,7 +17,6 @@ Order of work:
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
@@ -201,46 +200,34 @@ def _settle(ctx: Context, targets: t.Mapping[str, Target]) -> None:
 def run_idle(
     ctx: Context, cookie: str | None, runs: dict[str, list[dict[str, t.Any]]]
 ) -> None:
-    """Memory runs, all at once: every run gets its own fresh set of servers.
+    """Memory runs, each on a fresh set of servers (earlier work leaves no heap behind).
 
-    Idle sockets cost no CPU worth contending for, and a process's RSS does
-    not depend on what its neighbours do, so the runs overlap instead of
-    taking 3 x 2 minutes of holds. Logs in through the first fresh app when
-    ``cookie`` is None.
+    Logs in through the first fresh app when ``cookie`` is None.
     """
     sizes = ctx.sizes
-    ctx.progress(
-        f"idle: {sizes.runs} run(s) at once, each on fresh servers; stages"
-        f" {', '.join(f'{n:,}' for n in sizes.idle_stages)} sockets,"
-        f" {sizes.idle_hold_seconds:g} s hold each"
-    )
-    fleets: list[dict[str, Target]] = []
-    try:
-        for run in range(sizes.runs):
-            targets = _start_targets(ctx, cookie, suffix=f"-idle{run + 1}")
-            fleets.append(targets)
+    for run in range(sizes.runs):
+        ctx.progress(
+            f"idle run {run + 1}/{sizes.runs}: fresh servers; stages"
+            f" {', '.join(f'{n:,}' for n in sizes.idle_stages)} sockets,"
+            f" held {sizes.idle_hold_seconds:g} s each"
+        )
+        targets = _start_targets(ctx, cookie, suffix=f"-idle{run + 1}")
+        try:
             cookie = targets["app"].cookie
             for target in targets.values():
                 scenarios.warm_up(target, ctx.log_dir)
-        jobs = [(run, name, target) for run, fleet in enumerate(fleets) for name, target in fleet.items()]
-        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-            futures = [
-                (run, name, pool.submit(scenarios.idle_hold, target, sizes, ctx.log_dir, ctx.progress))
-                for run, name, target in jobs
-            ]
-            for run, name, future in futures:
-                stages = future.result()
-                runs[name][run]["idle"] = stages
-                for stage in stages:
-                    ctx.progress(
-                        f"idle run {run + 1}/{sizes.runs} {name:8}"
-                        f" {stage['still_connected']:,}/{stage['target_sockets']:,} still connected,"
-                        f" {stage['rss_kib_per_socket']:.1f} KiB RSS per socket,"
-                        f" generator {stage['loadgen_cpu_percent']:.0f}% CPU"
-                    )
-    finally:
-        for fleet in fleets:
-            _stop_targets(fleet)
+            results = scenarios.idle_hold(list(targets.values()), sizes, ctx.log_dir, ctx.progress)
+        finally:
+            _stop_targets(targets)
+        for name, stages in results.items():
+            runs[name][run]["idle"] = stages
+            for stage in stages:
+                ctx.progress(
+                    f"idle run {run + 1}/{sizes.runs} {name:8}"
+                    f" {stage['still_connected']:,}/{stage['target_sockets']:,} still connected"
+                    f" ({stage['dropped']} dropped), {stage['rss_kib_per_socket']:.1f} KiB RSS per"
+                    f" socket, generator {stage['loadgen_cpu_percent']:.0f}% CPU"
+                )
 
 
 def machine_info() -> dict[str, t.Any]:

@@ -8,6 +8,7 @@ is good: :mod:`bench.metrics` summarises, :mod:`bench.report` judges.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 import typing as t
@@ -272,55 +273,69 @@ def warm_up(target: Target, log_dir: Path) -> None:
 
 
 def idle_hold(
-    target: Target,
+    targets: t.Sequence[Target],
     sizes: Sizes,
     log_dir: Path,
     progress: t.Callable[[str], None],
-) -> list[dict[str, t.Any]]:
-    """Open idle authenticated websockets up to each stage size and hold them.
+) -> dict[str, list[dict[str, t.Any]]]:
+    """Open idle authenticated websockets up to each stage size on every target, and hold them.
 
-    The server is expected to be fresh (only warmed up); its RSS before the
-    first stage is the zero point. One entry per stage: RSS per socket at the
-    end of that stage's hold, and how many sockets were still connected.
+    The servers are expected to be fresh (only warmed up); each one's RSS
+    before the first stage is its zero point. Targets open their sockets one
+    after the other, each at full speed, and are then held together for
+    ``idle_hold_seconds`` (the first ones a little longer). Returns, per
+    target, one entry per stage: RSS per socket at the end of the hold, and
+    how many sockets were still connected.
     """
-    spec = _spec(
-        target,
-        "idle",
-        sizes,
-        stages=list(sizes.idle_stages),
-        holdSeconds=sizes.idle_hold_seconds,
-        concurrency=sizes.idle_concurrency,
-        deadlineSeconds=sizes.idle_deadline,
-    )
-    rss_before = target.tree.rss_bytes()
-    stages = []
-    hold_timeout = sizes.idle_deadline + sizes.idle_hold_seconds + STEP_GRACE
-    with LoadGenerator(spec, log_dir) as gen:
-        gen.expect("ready", STEP_GRACE)
+    rss_before = {target.name: target.tree.rss_bytes() for target in targets}
+    stages: dict[str, list[dict[str, t.Any]]] = {target.name: [] for target in targets}
+    open_timeout = sizes.idle_deadline + STEP_GRACE
+    with contextlib.ExitStack() as stack:
+        generators = {}
+        for target in targets:
+            spec = _spec(
+                target,
+                "idle",
+                sizes,
+                stages=list(sizes.idle_stages),
+                concurrency=sizes.idle_concurrency,
+                deadlineSeconds=sizes.idle_deadline,
+            )
+            generators[target.name] = stack.enter_context(LoadGenerator(spec, log_dir))
+        for gen in generators.values():
+            gen.expect("ready", STEP_GRACE)
         for size in sizes.idle_stages:
-            gen.go()
-            connected = gen.expect("connected", hold_timeout)
-            progress(
-                f"{target.process.name}: {connected['open']:,} idle sockets open,"
-                f" holding {sizes.idle_hold_seconds:g} s"
-            )
-            result = gen.expect("result", hold_timeout)
-            rss = target.tree.rss_bytes()
-            still = result["stillConnected"]
-            stages.append(
-                {
-                    "target_sockets": size,
-                    "opened": result["open"],
-                    "still_connected": still,
-                    "dropped": result["dropped"],
-                    "failed_to_open": result["failed"],
-                    "errors": result["errors"],
-                    "all_stayed": still == size and result["dropped"] == 0,
-                    "connect_seconds": result["connectSeconds"],
-                    "rss_bytes": rss,
-                    "rss_kib_per_socket": (rss - rss_before) / KIB / max(still, 1),
-                    **_loadgen_fields(result),
-                }
-            )
-        gen.expect("done", STEP_GRACE)
+            for target in targets:
+                gen = generators[target.name]
+                gen.go()
+                connected = gen.expect("connected", open_timeout)
+                progress(
+                    f"{target.process.name}: {connected['open']:,} idle sockets open"
+                    f" ({connected['connectSeconds']:.0f} s)"
+                )
+            progress(f"holding {size:,} sockets per server for {sizes.idle_hold_seconds:g} s")
+            time.sleep(sizes.idle_hold_seconds)
+            for target in targets:
+                gen = generators[target.name]
+                gen.send("report")
+                result = gen.expect("result", STEP_GRACE)
+                rss = target.tree.rss_bytes()
+                still = result["stillConnected"]
+                stages[target.name].append(
+                    {
+                        "target_sockets": size,
+                        "opened": result["open"],
+                        "still_connected": still,
+                        "dropped": result["dropped"],
+                        "failed_to_open": result["failed"],
+                        "errors": result["errors"],
+                        "all_stayed": still == size and result["dropped"] == 0,
+                        "connect_seconds": result["connectSeconds"],
+                        "rss_bytes": rss,
+                        "rss_kib_per_socket": (rss - rss_before[target.name]) / KIB / max(still, 1),
+                        **_loadgen_fields(result),
+                    }
+                )
+        for gen in generators.values():
+            gen.expect("done", STEP_GRACE)
     return stages

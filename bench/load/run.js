@@ -18,8 +18,9 @@
  *   connect  open spec.n sockets, spec.concurrency at a time, close each as soon as it
  *            is in; spec.expect is "connect" (or "upgrade": polling then websocket) or
  *            "refused" (a connect_error is the success).
- *   idle     open sockets up to each of spec.stages (e.g. [2000, 10000]), then hold
- *            them spec.holdSeconds and report how many are still connected.
+ *   idle     on each "go" open sockets up to the next of spec.stages (e.g. [2000, 10000]),
+ *            print "connected", hold them until the harness writes "report", then report
+ *            how many are still connected and how many dropped.
  *   echo     spec.clients sockets; each sends spec.perClient acked "echo" events in turn.
  *   fanout   spec.clients sockets join one conversation; spec.rounds times one of them
  *            sends a "message" and the round ends when every socket has received it.
@@ -169,8 +170,12 @@ async function openMany(count, sockets, errors, deadline) {
   let failed = 0;
   await pool(count, spec.concurrency || 50, deadline, async () => {
     const outcome = await openSocket();
-    if (outcome.ok) sockets.push(outcome.socket);
-    else {
+    if (outcome.ok) {
+      sockets.push(outcome.socket);
+      outcome.socket.once("disconnect", () => {
+        outcome.socket.bench_dropped = true;
+      });
+    } else {
       failed++;
       countInto(errors, outcome.error);
       outcome.socket.close();
@@ -236,29 +241,30 @@ async function runConnect() {
 
 async function runIdle() {
   const sockets = [];
-  let dropped = 0;
   let failed = 0;
   const errors = {};
   emit({ event: "ready" });
   for (const [stage, target] of (spec.stages || []).entries()) {
     if (!(await waitForGo())) break;
     const step = startStep();
-    const want = Math.max(0, target - sockets.length);
     const before = sockets.length;
-    failed += await openMany(want, sockets, errors, deadlineFromNow(spec.deadlineSeconds));
-    for (const socket of sockets.slice(before)) socket.once("disconnect", () => dropped++);
+    failed += await openMany(Math.max(0, target - before), sockets, errors, deadlineFromNow(spec.deadlineSeconds));
+    // Counted from the moment each socket is in (openMany attaches nothing):
+    // a socket that leaves while later ones are still opening counts too.
     const connectSeconds = finishStep(step).seconds;
-    progress(`stage ${stage}: ${sockets.length} open after ${connectSeconds.toFixed(1)} s, holding ${spec.holdSeconds} s`);
-    emit({ event: "connected", stage, open: sockets.length });
-    await new Promise((resolve) => setTimeout(resolve, 1000 * (spec.holdSeconds || 0)));
-    const stillConnected = sockets.filter((s) => s.connected).length;
+    progress(`stage ${stage}: ${sockets.length} open after ${connectSeconds.toFixed(1)} s; holding until "report"`);
+    emit({ event: "connected", stage, open: sockets.length, connectSeconds });
+    // The harness decides how long the sockets are held (every target of a
+    // run is held together), then asks for the report.
+    const cmd = await nextCommand();
+    if (cmd !== "report") break;
     emit({
       event: "result",
       stage,
       target,
       open: sockets.length,
-      stillConnected,
-      dropped,
+      stillConnected: sockets.filter((s) => s.connected).length,
+      dropped: sockets.filter((s) => s.bench_dropped).length,
       failed,
       errors,
       connectSeconds,
