@@ -30,7 +30,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from werkzeug.wrappers import Response
 
 from . import signals
-from .errors import RealtimeError
+from .errors import ConfigError, RealtimeError
 
 if t.TYPE_CHECKING:
     from .extension import RealtimeState
@@ -262,9 +262,13 @@ class _StoreOutcomes:
 def init_app(app: Flask, state: RealtimeState) -> Readiness:
     """Set up the checks of ``app`` and, with ``REALTIME_HEALTH_ENDPOINTS``, its two routes."""
     config = app.config
-    readiness = Readiness(
-        interval=float(config["REALTIME_HEALTH_INTERVAL"]), timeout=float(config["REALTIME_HEALTH_TIMEOUT"])
-    )
+    interval, timeout = float(config["REALTIME_HEALTH_INTERVAL"]), float(config["REALTIME_HEALTH_TIMEOUT"])
+    if interval <= 0 or timeout <= 0:
+        raise ConfigError(
+            f"REALTIME_HEALTH_INTERVAL={interval:g} and REALTIME_HEALTH_TIMEOUT={timeout:g} must both be more than"
+            " 0 seconds (e.g. 5 and 1)."
+        )
+    readiness = Readiness(interval=interval, timeout=timeout)
     readiness.add(SESSION_STORE, state.store.ping)
     outcomes = _StoreOutcomes(readiness)
     app.extensions["realtime.health"] = readiness

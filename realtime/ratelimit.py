@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from flask import request
 
 from . import signals
-from .errors import AuthError
+from .errors import AuthError, ConfigError
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -167,8 +167,15 @@ class RateLimit:
 
     @classmethod
     def from_config(cls, config: Mapping[str, t.Any]) -> RateLimit:
-        limiter = RefusalLimiter(int(config["REALTIME_RATE_LIMIT"]), float(config["REALTIME_RATE_LIMIT_WINDOW"]))
-        return cls(limiter, int(config["REALTIME_TRUSTED_PROXIES"]))
+        limit, window = int(config["REALTIME_RATE_LIMIT"]), float(config["REALTIME_RATE_LIMIT_WINDOW"])
+        proxies = int(config["REALTIME_TRUSTED_PROXIES"])
+        if limit < 0 or window <= 0 or proxies < 0:
+            raise ConfigError(
+                f"REALTIME_RATE_LIMIT={limit}, REALTIME_RATE_LIMIT_WINDOW={window:g},"
+                f" REALTIME_TRUSTED_PROXIES={proxies} cannot work: the limit and the proxy count must be 0 or more"
+                " (limit 0 turns limiting off), the window more than 0 seconds."
+            )
+        return cls(RefusalLimiter(limit, window), proxies)
 
     def key(self, environ: Mapping[str, t.Any]) -> str:
         if not self.trusted_proxies and environ.get("HTTP_X_FORWARDED_FOR") and not self._warned_untrusted_forwarding:

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from realtime.errors import StoreError
+from realtime.errors import ConfigError, StoreError
 from realtime.health import Readiness, add_check, get_readiness, report
 from tests.support.procs import free_port
 
@@ -204,3 +204,9 @@ def test_readyz_is_ready_with_a_working_store_and_lists_added_checks(make_app, s
 def test_endpoints_can_be_turned_off(make_app):
     client = make_app(REALTIME_HEALTH_ENDPOINTS=False).test_client()
     assert client.get("/readyz").status_code == 404
+
+
+@pytest.mark.parametrize("config", [{"REALTIME_HEALTH_INTERVAL": 0}, {"REALTIME_HEALTH_TIMEOUT": -1}])
+def test_impossible_probe_timing_is_a_startup_error(make_app, config):
+    with pytest.raises(ConfigError, match="more than 0 seconds"):
+        make_app(**config)

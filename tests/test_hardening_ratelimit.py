@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from realtime.errors import ConfigError
 from realtime.ratelimit import RefusalLimiter, client_key
 from realtime.sessions import new_session_id
 from tests.support.hardening import cookie_signer, login, running, server_errors
@@ -217,6 +218,15 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(make_app, serve, caplo
         realtime_logger.removeHandler(caplog.handler)
     assert outcomes == ["unknown_session"] * 3 + ["rate_limited"]
     assert any("REALTIME_TRUSTED_PROXIES=0" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"REALTIME_RATE_LIMIT": -1}, {"REALTIME_RATE_LIMIT_WINDOW": 0}, {"REALTIME_TRUSTED_PROXIES": -1}],
+)
+def test_impossible_settings_are_startup_errors(make_app, config):
+    with pytest.raises(ConfigError, match="cannot work"):
+        make_app(**config)
 
 
 def test_limit_zero_never_limits(make_app, serve):
