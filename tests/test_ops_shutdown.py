@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from realtime import shutdown
+from realtime.health import get_readiness
 from tests.support.procs import AppProcess, Browser, Refused, connect, hang_up
 
 WINDOW = 3.0
@@ -79,7 +80,8 @@ def test_window_is_shortened_to_end_inside_gunicorns_graceful_timeout():
 def live(make_app, serve):
     app = make_app(REALTIME_SHUTDOWN_JITTER=WINDOW)
     app.extensions["realtime.users"].set_password("alice", "alice-pw")
-    return serve(app)
+    yield serve(app)
+    get_readiness(app).stop()
 
 
 def test_drain_tells_every_socket_to_reconnect_then_disconnects_it_spread_over_the_window(live):
