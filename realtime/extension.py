@@ -318,7 +318,13 @@ def login_session(uid: str) -> SessionRecord:
     state = get_state()
     old = session.get(auth.SESSION_KEY)
     if is_valid_session_id(old):
-        state.store.delete(old)
+        previous = current_session()
+        if previous is not None and previous.is_authenticated:
+            # Another login in this browser (someone else's, or an earlier
+            # one): its sockets must not outlive it.
+            revoke_session(old, reason="logout")
+        else:
+            state.store.delete(old)
     record = state.store.create(uid, float(current_app.config["REALTIME_SESSION_LIFETIME"]))
     session.clear()
     session[auth.SESSION_KEY] = record.sid

@@ -247,3 +247,21 @@ def test_always_connect_is_a_config_error(make_app, tmp_path):
     socketio = SocketIO(app, async_mode="threading", always_connect=True)
     with pytest.raises(ConfigError, match="always_connect"):
         Realtime(app, socketio)
+
+
+def test_a_new_login_in_the_same_browser_ends_the_previous_sessions_sockets(live):
+    live.app.extensions["realtime.users"].set_password("bob", "bob-pw")
+    browser = Browser(live.url)
+    browser.login("alice", "alice-pw")
+    client = connect(live.url, browser.cookie_header)
+    ended = []
+    client.on("session_ended", ended.append)
+    try:
+        browser.login("bob", "bob-pw")  # e.g. someone else at the same computer
+        deadline = time.monotonic() + 5
+        while client.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not client.connected
+        assert ended == [{"reason": "logout"}]
+    finally:
+        hang_up(client)

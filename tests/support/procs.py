@@ -79,7 +79,8 @@ class AppProcess:
 
     def __init__(self, env: dict[str, str], port: int | None = None, command: list[str] | None = None) -> None:
         self.port = port or free_port()
-        self.env = {**env, "PORT": str(self.port)}
+        # gunicorn alone would bind 0.0.0.0:$PORT; tests stay on loopback.
+        self.env = {**env, "PORT": str(self.port), "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{self.port}"}
         self.command = command or procfile_command("web")
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)
@@ -112,6 +113,7 @@ class AppProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
+            self.log.close()
             return self.proc.returncode if self.proc else None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
