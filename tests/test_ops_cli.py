@@ -18,12 +18,22 @@ FLASK = ["--app", "wsgi", "realtime"]
 
 
 @pytest.fixture(scope="module")
-def env(arango_server):
+def cli_arango(tmp_path_factory):
+    """A server of this module's own whose TTL sweep is off, so only `purge-expired` removes expired records."""
+    from tests.arangodb.fixtures import ArangoServerProcess
+
+    server = ArangoServerProcess(tmp_path_factory.mktemp("cli-arango"), ttl_frequency=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def env(cli_arango):
     """One fresh database for the module (schema only); each test uses uids of its own."""
     env = base_env(
-        ARANGO_URL=arango_server.url,
-        ARANGO_USERNAME=arango_server.username,
-        ARANGO_PASSWORD=arango_server.password,
+        ARANGO_URL=cli_arango.url,
+        ARANGO_USERNAME=cli_arango.username,
+        ARANGO_PASSWORD=cli_arango.password,
         ARANGO_DB="cli_" + uuid.uuid4().hex[:12],
     )
     result = run_release(env)
