@@ -20,12 +20,8 @@ import itertools
 import os
 import time
 
-from flask import Flask
-from flask import request
-from flask_socketio import ConnectionRefusedError
-from flask_socketio import SocketIO
-from flask_socketio import emit
-from flask_socketio import join_room
+from flask import Flask, request
+from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 
 #: The ``uid`` every message carries; there are no users here.
 ANONYMOUS_UID = "anonymous"

@@ -17,8 +17,7 @@ import typing as t
 from pathlib import Path
 
 from bench.procs import ProcessError
-from bench.servers import ROOT
-from bench.servers import node_executable
+from bench.servers import ROOT, node_executable
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +94,7 @@ class LoadGenerator:
         if message is None:
             code = self.popen.wait(timeout=5)
             raise ProcessError(
-                f"load generator ({self.spec['mode']}) exited ({code}) before {event!r};"
-                f" see {self._stderr.name}"
+                f"load generator ({self.spec['mode']}) exited ({code}) before {event!r}; see {self._stderr.name}"
             )
         if message.get("event") != event:
             raise ProcessError(f"load generator sent {message!r}, expected {event!r}")

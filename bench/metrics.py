@@ -137,9 +137,7 @@ def _max_over_steps(field: str) -> t.Callable[[RunResult], float | None]:
     return extract
 
 
-def catalogue(
-    idle_stages: t.Sequence[int], echo_clients: int, fanout_clients: int
-) -> list[Metric]:
+def catalogue(idle_stages: t.Sequence[int], echo_clients: int, fanout_clients: int) -> list[Metric]:
     """Every reported metric, in table order, labelled with the workload sizes."""
     small, large = idle_stages[0], idle_stages[-1]
     return [
@@ -206,26 +204,18 @@ class Row:
             "label": self.metric.label,
             "unit": self.metric.unit,
             "higher_is_better": self.metric.higher_is_better,
-            "values": {
-                name: (s.as_dict() if s is not None else None)
-                for name, s in self.summaries.items()
-            },
+            "values": {name: (s.as_dict() if s is not None else None) for name, s in self.summaries.items()},
             "app_vs_baseline": self.ratio,
             "target": self.metric.goal.describe() if self.metric.goal else None,
             "met": self.met,
         }
 
 
-def build_rows(
-    runs: t.Mapping[str, t.Sequence[RunResult]], metrics: t.Sequence[Metric]
-) -> list[Row]:
+def build_rows(runs: t.Mapping[str, t.Sequence[RunResult]], metrics: t.Sequence[Metric]) -> list[Row]:
     """Summarise every metric for every target; judge the app's targets."""
     rows = []
     for metric in metrics:
-        summaries = {
-            name: summarize(metric.extract(run) for run in target_runs)
-            for name, target_runs in runs.items()
-        }
+        summaries = {name: summarize(metric.extract(run) for run in target_runs) for name, target_runs in runs.items()}
         row_ratio = ratio(summaries.get("app"), summaries.get("baseline"))
         met = metric.goal.met(summaries.get("app"), row_ratio) if metric.goal else None
         rows.append(Row(metric, summaries, row_ratio, met))

@@ -102,8 +102,7 @@ class ManagedProcess:
         code = self.popen.poll()
         if code is not None:
             raise ProcessError(
-                f"{self.name} exited with status {code}; last output "
-                f"({self.log_path}):\n{self.log_tail()}"
+                f"{self.name} exited with status {code}; last output ({self.log_path}):\n{self.log_tail()}"
             )
 
     def wait_for_output(self, pattern: str, timeout: float) -> re.Match[str]:
@@ -179,9 +178,7 @@ class ProcessTree:
                 continue
         return total
 
-    def wait_until_idle(
-        self, window: float = 0.25, busy_below: float = 0.05, timeout: float = 15.0
-    ) -> float:
+    def wait_until_idle(self, window: float = 0.25, busy_below: float = 0.05, timeout: float = 15.0) -> float:
         """Wait until the tree used less than ``busy_below`` of a core over ``window`` s.
 
         Used after a step whose server-side work trails the client (closing

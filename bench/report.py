@@ -6,8 +6,7 @@ import json
 import typing as t
 from pathlib import Path
 
-from bench.metrics import Row
-from bench.metrics import Summary
+from bench.metrics import Row, Summary
 
 TARGET_NAMES = ("app", "baseline", "peer")
 
@@ -58,7 +57,7 @@ def render_table(rows: t.Sequence[Row], targets: t.Sequence[str] = TARGET_NAMES)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
 
     def fmt(cells: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([fmt(lines[0]), rule, *(fmt(cells) for cells in lines[1:])])

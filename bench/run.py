@@ -36,23 +36,20 @@ import psutil
 
 from bench import scenarios
 from bench.load import check_node_modules
-from bench.metrics import build_rows
-from bench.metrics import catalogue
-from bench.procs import ManagedProcess
-from bench.procs import ProcessError
-from bench.procs import ProcessTree
-from bench.procs import raise_open_files_limit
-from bench.report import render_table
-from bench.report import write_json
-from bench.servers import APP_TARGET_BASELINE
-from bench.servers import ROOT
-from bench.servers import ArangoServer
-from bench.servers import Target
-from bench.servers import login
-from bench.servers import node_executable
-from bench.servers import prepare_database
-from bench.servers import start_gunicorn
-from bench.servers import start_peer
+from bench.metrics import build_rows, catalogue
+from bench.procs import ProcessError, ProcessTree, raise_open_files_limit
+from bench.report import render_table, write_json
+from bench.servers import (
+    APP_TARGET_BASELINE,
+    ROOT,
+    ArangoServer,
+    Target,
+    login,
+    node_executable,
+    prepare_database,
+    start_gunicorn,
+    start_peer,
+)
 
 RESULTS_DIR = ROOT / "bench" / "results"
 ALL_TARGETS = ("app", "baseline", "peer")
@@ -94,9 +91,7 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated subset of app,baseline,peer (default: all)",
     )
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle-memory runs")
-    parser.add_argument(
-        "--skip-throughput", action="store_true", help="skip connect/echo/fan-out runs"
-    )
+    parser.add_argument("--skip-throughput", action="store_true", help="skip connect/echo/fan-out runs")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/...)")
     return parser.parse_args(argv)
 
@@ -112,13 +107,9 @@ def _start_targets(ctx: Context, cookie: str | None, suffix: str = "") -> dict[s
                 uses_arango = True
             else:
                 app_target = None if name == "app" else APP_TARGET_BASELINE
-                process, url = start_gunicorn(
-                    label, app_target, ctx.arango, ctx.secret_key, ctx.log_dir
-                )
+                process, url = start_gunicorn(label, app_target, ctx.arango, ctx.secret_key, ctx.log_dir)
                 uses_arango = name == "app"
-            started[name] = Target(
-                name, url, cookie or "", process, ProcessTree(process.pid), uses_arango
-            )
+            started[name] = Target(name, url, cookie or "", process, ProcessTree(process.pid), uses_arango)
             ctx.progress(f"{name} listening on {url} (pid {process.pid})")
             if name == "app" and cookie is None:
                 cookie = login(url)
@@ -157,9 +148,7 @@ def _describe(name: str, result: dict[str, t.Any]) -> str:
     )
 
 
-def run_throughput(
-    ctx: Context, targets: dict[str, Target], runs: dict[str, list[dict[str, t.Any]]]
-) -> None:
+def run_throughput(ctx: Context, targets: dict[str, Target], runs: dict[str, list[dict[str, t.Any]]]) -> None:
     sizes = ctx.sizes
     for target in targets.values():
         scenarios.warm_up(target, ctx.log_dir)
@@ -172,17 +161,13 @@ def run_throughput(
                 _settle(ctx, targets)
                 if name.startswith("connect_"):
                     kind = name.removeprefix("connect_")
-                    result = scenarios.connect(
-                        target, sizes, ctx.log_dir, kind=kind, arango=ctx.arango
-                    )
+                    result = scenarios.connect(target, sizes, ctx.log_dir, kind=kind, arango=ctx.arango)
                 elif name == "echo":
                     result = scenarios.echo(target, sizes, ctx.log_dir, arango=ctx.arango)
                 else:
                     result = scenarios.fanout(target, sizes, ctx.log_dir, arango=ctx.arango)
                 results[name] = result
-                ctx.progress(
-                    f"run {run + 1}/{sizes.runs} {target.name:8} {name:17} {_describe(name, result)}"
-                )
+                ctx.progress(f"run {run + 1}/{sizes.runs} {target.name:8} {name:17} {_describe(name, result)}")
 
 
 def _settle(ctx: Context, targets: t.Mapping[str, Target]) -> None:
@@ -197,9 +182,7 @@ def _settle(ctx: Context, targets: t.Mapping[str, Target]) -> None:
             ctx.progress(f"waited {waited:.0f} s for a busy server to go idle")
 
 
-def run_idle(
-    ctx: Context, cookie: str | None, runs: dict[str, list[dict[str, t.Any]]]
-) -> None:
+def run_idle(ctx: Context, cookie: str | None, runs: dict[str, list[dict[str, t.Any]]]) -> None:
     """Memory runs, each on a fresh set of servers (earlier work leaves no heap behind).
 
     Logs in through the first fresh app when ``cookie`` is None.
@@ -305,7 +288,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         f" {', '.join(names)}; logs in {log_dir.relative_to(ROOT)}"
     )
     runs: dict[str, list[dict[str, t.Any]]] = {n: [{} for _ in range(sizes.runs)] for n in names}
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     arango = ArangoServer.start(log_dir, password=secrets.token_hex(8))
     try:
         progress(f"ArangoDB test server on {arango.url}")
@@ -324,9 +307,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             run_idle(ctx, cookie, runs)
     finally:
         arango.process.stop()
-    rows = build_rows(
-        runs, catalogue(sizes.idle_stages, sizes.echo_clients, sizes.fanout_clients)
-    )
+    rows = build_rows(runs, catalogue(sizes.idle_stages, sizes.echo_clients, sizes.fanout_clients))
     table = render_table(rows, names)
     elapsed = time.monotonic() - progress.started
     print()

@@ -18,8 +18,7 @@ import psutil
 
 from bench.load import LoadGenerator
 from bench.procs import ProcessTree
-from bench.servers import ArangoServer
-from bench.servers import Target
+from bench.servers import ArangoServer, Target
 
 KIB = 1024
 #: Slack on top of a step's own deadline before the harness gives up on it.
@@ -198,13 +197,9 @@ def connect(
     }
 
 
-def echo(
-    target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None
-) -> dict[str, t.Any]:
+def echo(target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None) -> dict[str, t.Any]:
     """``clients`` sockets each send ``per_client`` acked echo events, one at a time."""
-    spec = _spec(
-        target, "echo", sizes, clients=sizes.echo_clients, perClient=sizes.echo_per_client
-    )
+    spec = _spec(target, "echo", sizes, clients=sizes.echo_clients, perClient=sizes.echo_per_client)
     with LoadGenerator(spec, log_dir) as gen:
         meter = StepMeter(target, arango, gen.pid)
         ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
@@ -226,9 +221,7 @@ def echo(
     }
 
 
-def fanout(
-    target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None
-) -> dict[str, t.Any]:
+def fanout(target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None) -> dict[str, t.Any]:
     """``clients`` sockets join one conversation; one of them sends ``rounds`` messages."""
     spec = _spec(
         target,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,10 +23,7 @@ from pathlib import Path
 import requests
 
 from bench import procfile
-from bench.procs import ManagedProcess
-from bench.procs import ProcessError
-from bench.procs import ProcessTree
-from bench.procs import free_port
+from bench.procs import ManagedProcess, ProcessError, ProcessTree, free_port
 
 #: Repository root: the benchmark runs every command from here.
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,9 +154,7 @@ def prepare_database(arango: ArangoServer, secret_key: str, log_dir: Path) -> No
     env = app_env(arango, secret_key, 0)
     flask = [sys.executable, "-m", "flask", "--app", "wsgi", "realtime"]
     for args in (["init-db"], ["create-user", BENCH_USER, "--password", BENCH_PASSWORD]):
-        result = subprocess.run(
-            [*flask, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-        )
+        result = subprocess.run([*flask, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
         (log_dir / "cli.log").open("a").write(result.stdout + result.stderr)
         if result.returncode != 0:
             raise ProcessError(
@@ -187,9 +181,7 @@ def start_gunicorn(
     return process, url
 
 
-def start_peer(
-    name: str, arango: ArangoServer, secret_key: str, log_dir: Path
-) -> tuple[ManagedProcess, str]:
+def start_peer(name: str, arango: ArangoServer, secret_key: str, log_dir: Path) -> tuple[ManagedProcess, str]:
     """Start the node socket.io peer (bench/peer/server.js); return (process, url)."""
     node = node_executable()
     if node is None:
