@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .connections import Identity
+from .emitter import Emitter
 from .errors import AuthError, ConfigError, RealtimeError, StoreError
 from .extension import (
     Realtime,
@@ -17,7 +18,6 @@ from .extension import (
     revoke_session,
     revoke_user,
 )
-from .emitter import Emitter
 from .sessions import SessionRecord, SessionStore
 
 __all__ = [

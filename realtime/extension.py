@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, health, logsafe, origins, ratelimit, signals, transport
-from . import perf
+from . import auth, csrf, health, logsafe, origins, perf, ratelimit, signals, transport
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -216,7 +215,9 @@ class Realtime:
             record = auth.authenticate(session, state.store)
         except AuthError as exc:
             guard_logger.info("Socket refused: %s (%s) from %s", exc.message, exc.reason, request.remote_addr)
-            signals.socket_refused.send(current_app._get_current_object(), reason=exc.reason, remote_addr=request.remote_addr)
+            signals.socket_refused.send(
+                current_app._get_current_object(), reason=exc.reason, remote_addr=request.remote_addr
+            )
             raise ConnectionRefusedError(exc.message, {"reason": exc.reason}) from None
         except StoreError as exc:
             self._refuse_unavailable(str(exc))

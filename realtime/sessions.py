@@ -200,7 +200,7 @@ class SessionStore(abc.ABC):
         """Create what the store needs (idempotent); return what was created."""
         return []
 
-    def ping(self) -> None:
+    def ping(self) -> None:  # noqa: B027 - optional: stores without a cheap probe keep this no-op
         """Raise :class:`StoreError` unless the store answers."""
 
     def describe(self) -> str:

@@ -44,7 +44,9 @@ class SqliteDatabase:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
             self._conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
-            raise StoreError(f"Cannot open the embedded database {path}: {exc}. Check the instance folder is writable.") from exc
+            raise StoreError(
+                f"Cannot open the embedded database {path}: {exc}. Check the instance folder is writable."
+            ) from exc
 
     @contextmanager
     def cursor(self, action: str) -> Iterator[sqlite3.Cursor]:
@@ -94,7 +96,8 @@ class SqliteSessionStore(SessionStore):
 
     def _recent(self, limit: int) -> list[SessionRecord]:
         with self.database.cursor("query sessions") as cur:
-            rows = cur.execute(f"SELECT {_COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT ?", (int(limit),)).fetchall()
+            query = f"SELECT {_COLUMNS} FROM sessions ORDER BY created_at DESC LIMIT ?"
+            rows = cur.execute(query, (int(limit),)).fetchall()
         return [_record(row) for row in rows]
 
     def _save(self, record: SessionRecord) -> None:

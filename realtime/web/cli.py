@@ -20,5 +20,6 @@ def create_user_command(username: str, password: str, exist_ok: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     except StoreError as exc:
-        raise click.ClickException(f"{exc}. Check ARANGO_URL and run `flask --app wsgi realtime init-db` first.") from exc
+        hint = "Check ARANGO_URL and run `flask --app wsgi realtime init-db` first."
+        raise click.ClickException(f"{exc}. {hint}") from exc
     click.echo(f"{'Created' if created else 'Updated'} user {username.strip().lower()!r}.")

@@ -118,7 +118,8 @@ class SqliteUserStore(UserStore):
     def _put(self, user: User) -> None:
         with self.database.cursor("write a user") as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO users (username, password_hash) VALUES (?, ?)", (user.username, user.password_hash)
+                "INSERT OR REPLACE INTO users (username, password_hash) VALUES (?, ?)",
+                (user.username, user.password_hash),
             )
 
 
