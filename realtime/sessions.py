@@ -227,13 +227,16 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     def _delete(self, sid: str) -> bool: ...
 
+    @property
+    def can_extend(self) -> bool:
+        """Whether this store implements ``_extend`` (needed by sliding sessions only)."""
+        return type(self)._extend is not SessionStore._extend
+
     def _extend(self, sid: str, expires_at: float) -> bool:
-        # Not abstract: stores written before sliding sessions keep working
-        # as long as REALTIME_SLIDING_SESSIONS stays off.
-        raise NotImplementedError(
-            f"The {self.kind} session store cannot extend sessions. Implement _extend(sid, expires_at) as an update"
-            " that never creates a record, or turn REALTIME_SLIDING_SESSIONS off."
-        )
+        # Optional, so custom stores written before sliding sessions keep
+        # working; the live service refuses REALTIME_SLIDING_SESSIONS at
+        # startup for a store that lacks it, so this is never reached.
+        return False
 
     @abc.abstractmethod
     def _purge_expired(self, now: float) -> int: ...

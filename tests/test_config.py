@@ -84,3 +84,26 @@ def test_startup_logs_which_store_and_how_to_switch(make_app, caplog):
         make_app()
     lines = [r.getMessage() for r in caplog.records if "Session store" in r.getMessage()]
     assert len(lines) == 1 and "embedded SQLite" in lines[0] and "Set ARANGO_URL" in lines[0]
+
+
+def test_sliding_sessions_need_a_store_that_can_extend(tmp_path):
+    from flask import Flask
+    from flask_socketio import SocketIO
+
+    from realtime import Realtime, SessionStore
+
+    class MinimalStore(SessionStore):
+        kind = "minimal"
+
+        def _load(self, sid):
+            return None
+
+        _load_many = _of_user = _recent = _save = _delete = _purge_expired = _load
+
+    app = Flask("minimal", instance_path=str(tmp_path))
+    app.config.update(
+        SECRET_KEY="k" * 40, REALTIME_ASYNC_MODE="threading", REALTIME_SLIDING_SESSIONS=True,
+        REALTIME_SESSION_STORE=MinimalStore(),
+    )
+    with pytest.raises(ConfigError, match="cannot extend sessions"):
+        Realtime(app, SocketIO())

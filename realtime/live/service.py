@@ -34,7 +34,7 @@ from flask import Flask, Response, g, request
 
 from .. import signals
 from ..connections import Identity, SocketRef
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..extension import current_session
 from .bus import ControlBus, queue_settings
 from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid, decode, encode
@@ -69,6 +69,11 @@ class LiveSessions:
         self.bus = ControlBus(*settings) if settings else None
         self.revalidate_interval = float(config["REALTIME_REVALIDATE_INTERVAL"])
         self.sliding = bool(config["REALTIME_SLIDING_SESSIONS"])
+        if self.sliding and not state.store.can_extend:
+            raise ConfigError(
+                f"REALTIME_SLIDING_SESSIONS is on but the {state.store.kind} session store cannot extend sessions."
+                " Implement _extend(sid, expires_at) as an update that never creates a record, or turn it off."
+            )
         self.lifetime = float(config["REALTIME_SESSION_LIFETIME"])
         self.expiry = ExpiryQueue()
         self.recently_ended = RecentlyEnded()
