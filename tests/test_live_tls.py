@@ -8,7 +8,6 @@ The provider case (a self-signed certificate, as Heroku Redis has) is
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 import uuid
 
@@ -17,26 +16,17 @@ import redis
 
 from realtime.emitter import Emitter
 from realtime.live.control import control_channel
+from tests.support.tls import make_test_ca
 from tests.support.live import RedisServer, login, queue_env, running, session_info
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
-
-
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory):
     """A redis-server speaking only TLS on a free port, its certificate signed by a throwaway CA."""
     folder = tmp_path_factory.mktemp("redis-tls")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-             "-subj", "/CN=realtime test CA", cwd=folder)  # fmt: skip
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=localhost", cwd=folder)  # fmt: skip
-    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "1", "-extfile", "san.cnf", cwd=folder)  # fmt: skip
+    make_test_ca(folder)
     server = RedisServer(folder, tls=(folder / "server.crt", folder / "server.key", folder / "ca.crt")).start()
     yield server.url, str(folder / "ca.crt")
     server.stop()

@@ -1,7 +1,7 @@
 """The store contract: one suite, run against every SessionStore implementation.
 
 Targets: the embedded SQLite store, the ArangoDB store on our ArangoDB test
-server, and the ArangoDB store on a real ArangoDB when ``ARANGO_TEST_URL`` is
+server (with each ``ARANGO_HTTP_CLIENT``), and the ArangoDB store on a real ArangoDB when ``ARANGO_TEST_URL`` is
 set. Only what a real ArangoDB guarantees is asserted (no ``_rev`` formats,
 no message texts, no TTL-removal timing).
 """
@@ -29,23 +29,25 @@ class Clock:
         return self.now
 
 
-def _arango_store(url: str, username: str, password: str, clock: Clock) -> ArangoSessionStore:
+def _arango_store(url: str, username: str, password: str, clock: Clock, **options) -> ArangoSessionStore:
     db_name = "contract_" + uuid.uuid4().hex[:10]
-    client, db = connect(url, db_name, username, password, timeout=5)
+    client, db = connect(url, db_name, username, password, timeout=5, **options)
     store = ArangoSessionStore(client, db, username=username, password=password, clock=clock)
     store.init_schema()
     return store
 
 
-@pytest.fixture(params=["embedded", "arango-test-server", "arango-real"])
+@pytest.fixture(params=["embedded", "arango-test-server", "arango-test-server-requests", "arango-real"])
 def store_and_clock(request, tmp_path):
     clock = Clock()
     if request.param == "embedded":
         yield SqliteSessionStore(SqliteDatabase(str(tmp_path / "s.sqlite3")), clock=clock), clock
         return
-    if request.param == "arango-test-server":
+    if request.param.startswith("arango-test-server"):
+        # Both ARANGO_HTTP_CLIENT choices: the lean default and python-arango's own.
         server = request.getfixturevalue("arango_server")
-        store = _arango_store(server.url, server.username, server.password, clock)
+        client = "requests" if request.param.endswith("-requests") else "urllib3"
+        store = _arango_store(server.url, server.username, server.password, clock, http_client=client)
     else:
         url = os.environ.get("ARANGO_TEST_URL")
         if not url:

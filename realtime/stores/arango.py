@@ -12,9 +12,10 @@ from arango.database import StandardDatabase
 from arango.exceptions import ArangoError, DocumentUpdateError
 from arango.http import DefaultHTTPClient
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..sessions import SessionRecord, SessionStore
 from . import aql
+from .http import ArangoTLSError, PooledHTTPClient
 
 #: The TTL index that lets ArangoDB delete expired records by itself. It runs
 #: only every 30 s (``--ttl.frequency``), so reads still check expiry.
@@ -41,7 +42,9 @@ def describe_failure(exc: BaseException) -> str:
     http_code = getattr(exc, "http_code", None)
     if http_code is not None:
         return f"{name} (HTTP {http_code}, ArangoDB error {getattr(exc, 'error_code', None)})"
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, ArangoTLSError):
+        return f"{name} ({exc})"
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
         return f"{name} (no answer within the timeout)"
     if isinstance(exc, (requests.ConnectionError, ConnectionError)):
         return f"{name} (cannot connect)"
@@ -57,6 +60,7 @@ def connect(
     timeout: float = 2.0,
     verify: bool | str = True,
     pool_size: int = 32,
+    http_client: str = "urllib3",
 ) -> tuple[ArangoClient, StandardDatabase]:
     """Build a client whose every request gives up after ``timeout`` seconds.
 
@@ -69,12 +73,22 @@ def connect(
         hosts=url,
         host_resolver="roundrobin",
         resolver_max_tries=len(url.split(",")),
-        http_client=DefaultHTTPClient(
-            request_timeout=timeout, retry_attempts=0, pool_connections=4, pool_maxsize=pool_size
-        ),
+        http_client=make_http_client(http_client, timeout, pool_size),
         verify_override=verify,
     )
     return client, client.db(db_name, username=username, password=password)
+
+
+HTTP_CLIENTS = ("urllib3", "requests")
+
+
+def make_http_client(name: str, timeout: float, pool_size: int) -> PooledHTTPClient | DefaultHTTPClient:
+    """The python-arango ``HTTPClient`` that ``ARANGO_HTTP_CLIENT`` names."""
+    if name == "urllib3":
+        return PooledHTTPClient(request_timeout=timeout, pool_size=pool_size)
+    if name == "requests":
+        return DefaultHTTPClient(request_timeout=timeout, retry_attempts=0, pool_connections=4, pool_maxsize=pool_size)
+    raise ConfigError(f"ARANGO_HTTP_CLIENT={name!r} is not known. Use one of: {', '.join(HTTP_CLIENTS)}.")
 
 
 class ArangoSessionStore(SessionStore):
@@ -109,6 +123,7 @@ class ArangoSessionStore(SessionStore):
             config["ARANGO_PASSWORD"],
             timeout=float(config["ARANGO_TIMEOUT"]),
             verify=config.get("ARANGO_VERIFY", True),
+            http_client=str(config.get("ARANGO_HTTP_CLIENT", "urllib3")).strip().lower(),
         )
         return cls(
             client,
