@@ -31,11 +31,6 @@ def online_in(socketio: SocketIO, conversation: str, namespace: str = "/") -> li
     return sorted(uids)
 
 
-def _conversations_of(socketio: SocketIO, sid: str, namespace: str) -> list[str]:
-    prefix = room_of("")
-    return [room[len(prefix) :] for room in socketio.server.rooms(sid, namespace) if room.startswith(prefix)]
-
-
 def register(socketio: SocketIO, realtime: Realtime) -> None:
     """Attach the conversation events to ``socketio`` (call before ``init_app``)."""
 
@@ -44,6 +39,14 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
     #: nothing; otherwise N sockets joining one conversation cost N² deliveries.
     #: The joining socket always gets the list in its ack.
     announced: dict[str, list[str]] = {}
+    #: The conversations each socket joined. Kept here rather than asked of
+    #: python-socketio, whose ``rooms(sid)`` scans every room on the server:
+    #: a check per message and per disconnect must not grow with the number
+    #: of sockets.
+    joined: dict[tuple[str, str], set[str]] = {}
+
+    def this_socket() -> tuple[str, str]:
+        return request.sid, request.namespace  # type: ignore[attr-defined]
 
     def announce(conversation: str) -> list[str]:
         online = online_in(socketio, conversation)
@@ -62,6 +65,7 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         except ProtocolError as exc:
             return exc.ack()
         join_room(room_of(conversation))
+        joined.setdefault(this_socket(), set()).add(conversation)
         return {"ok": True, "conversation": conversation, "online": announce(conversation)}
 
     @socketio.on("leave")
@@ -71,6 +75,10 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         except ProtocolError as exc:
             return exc.ack()
         leave_room(room_of(conversation))
+        conversations = joined.get(this_socket(), set())
+        conversations.discard(conversation)
+        if not conversations:
+            joined.pop(this_socket(), None)
         announce(conversation)
         return {"ok": True, "conversation": conversation}
 
@@ -79,7 +87,7 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         identity = t.cast(Identity, current_identity())
         try:
             conversation, text = message_from(payload)
-            if conversation not in _conversations_of(socketio, request.sid, request.namespace):  # type: ignore[attr-defined]
+            if conversation not in joined.get(this_socket(), ()):
                 raise ProtocolError("not_joined", "Join the conversation before sending to it.")
         except ProtocolError as exc:
             return exc.ack()
@@ -100,7 +108,6 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
 
     @realtime.on_disconnect
     def on_gone(identity: Identity, reason: object) -> None:
-        sid, namespace = request.sid, request.namespace  # type: ignore[attr-defined]
-        for conversation in _conversations_of(socketio, sid, namespace):
+        for conversation in sorted(joined.pop(this_socket(), ())):
             leave_room(room_of(conversation))
             announce(conversation)
