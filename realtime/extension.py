@@ -450,9 +450,10 @@ class GuardCheck:
                 if "connect" in handlers or "disconnect" in handlers:
                     raise ConfigError(_replaced_message(namespace))
                 extension._guard(self.state, namespace)
-            elif getattr(handlers.get("connect"), "__wrapped__", None) != extension._on_connect or getattr(
-                handlers.get("disconnect"), "__wrapped__", None
-            ) != extension._on_disconnect:
+            elif (
+                getattr(handlers.get("connect"), "__wrapped__", None) != extension._on_connect
+                or getattr(handlers.get("disconnect"), "__wrapped__", None) != extension._on_disconnect
+            ):
                 raise ConfigError(_replaced_message(namespace))
 
 

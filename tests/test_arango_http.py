@@ -1,4 +1,4 @@
-"""``ARANGO_HTTP_CLIENT``: python-arango over lean urllib3 pools (the default) or over requests.
+"""``ARANGO_HTTP_CLIENT``: python-arango over kept-alive http.client connections (the default) or over requests.
 
 Everything here goes over real HTTP (and real TLS) to the ArangoDB test
 server. The store contract suite also runs the ArangoDB store with both
@@ -42,14 +42,16 @@ def test_default_client_is_the_pooled_one(arango_server):
 
 
 def test_unknown_client_name_is_a_config_error_naming_the_choices():
-    with pytest.raises(ConfigError, match="ARANGO_HTTP_CLIENT='curl'.*urllib3, requests"):
+    with pytest.raises(ConfigError, match="ARANGO_HTTP_CLIENT='curl'.*lean, requests"):
         connect("http://127.0.0.1:1", "realtime", "root", "", http_client="curl")
 
 
 def test_both_clients_write_what_the_other_reads(arango_server):
     pooled = _store(arango_server.url, arango_server)
     plain = _store(arango_server.url, arango_server, http_client="requests")
-    record = SessionRecord(sid=new_session_id(), uid="ünïcode-user", created_at=time.time(), expires_at=time.time() + 60)
+    record = SessionRecord(
+        sid=new_session_id(), uid="ünïcode-user", created_at=time.time(), expires_at=time.time() + 60
+    )
     pooled.save(record)
     assert plain.get(record.sid) == record
     assert plain.delete(record.sid) is True
@@ -81,10 +83,20 @@ def test_read_timeout_refuses_within_the_timeout_and_says_so(start_arango_server
 def test_connection_reset_is_a_store_error(start_arango_server):
     server = start_arango_server()
     store = _store(server.url, server)
-    with server.faults(reset=True, times=1):
+    with server.faults(reset=True, times=2):  # the request and its one resend on a new connection
         with pytest.raises(StoreError, match="could not read a session"):
             store.get(new_session_id())
     assert store.get(new_session_id()) is None
+
+
+def test_a_kept_alive_connection_closed_by_the_server_is_replaced_once(start_arango_server):
+    server = start_arango_server()
+    store = _store(server.url, server)
+    store.get(new_session_id())  # one kept-alive connection in the pool
+    server.reset_stats()
+    with server.faults(reset=True, times=1):
+        assert store.get(new_session_id()) is None
+    assert server.stats()["faults"]["reset"] == 1
 
 
 def test_second_host_answers_when_the_first_refuses_connections(arango_server):
@@ -129,7 +141,7 @@ def test_tls_refuses_a_certificate_from_an_unknown_ca_by_default(tls_arango, ara
 def test_tls_without_verification_when_asked(tls_arango, arango_server):
     url, _ = tls_arango
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # urllib3 warns about unverified HTTPS, as requests does
+        warnings.simplefilter("error")  # no warning noise from the lean client
         store = _store(url, arango_server, verify=False)
         assert store.get(new_session_id()) is None
 

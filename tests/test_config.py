@@ -102,7 +102,9 @@ def test_sliding_sessions_need_a_store_that_can_extend(tmp_path):
 
     app = Flask("minimal", instance_path=str(tmp_path))
     app.config.update(
-        SECRET_KEY="k" * 40, REALTIME_ASYNC_MODE="threading", REALTIME_SLIDING_SESSIONS=True,
+        SECRET_KEY="k" * 40,
+        REALTIME_ASYNC_MODE="threading",
+        REALTIME_SLIDING_SESSIONS=True,
         REALTIME_SESSION_STORE=MinimalStore(),
     )
     with pytest.raises(ConfigError, match="cannot extend sessions"):

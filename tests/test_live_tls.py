@@ -16,8 +16,8 @@ import redis
 
 from realtime.emitter import Emitter
 from realtime.live.control import control_channel
-from tests.support.tls import make_test_ca
 from tests.support.live import RedisServer, login, queue_env, running, session_info
+from tests.support.tls import make_test_ca
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 

@@ -19,8 +19,24 @@ def test_new_ids_are_long_random_and_valid():
 
 @pytest.mark.parametrize(
     "value",
-    [None, 42, ["a" * 43], {"a": 1}, "", "short", "a" * 129, "a" * 42 + "/", "a" * 42 + "?", "a" * 42 + "#",
-     "%41" * 15, "a" * 40 + "..", "a" * 42 + " ", "a" * 42 + "é", "a" * 42 + "\x00", b"a" * 43],
+    [
+        None,
+        42,
+        ["a" * 43],
+        {"a": 1},
+        "",
+        "short",
+        "a" * 129,
+        "a" * 42 + "/",
+        "a" * 42 + "?",
+        "a" * 42 + "#",
+        "%41" * 15,
+        "a" * 40 + "..",
+        "a" * 42 + " ",
+        "a" * 42 + "é",
+        "a" * 42 + "\x00",
+        b"a" * 43,
+    ],
 )
 def test_malformed_ids_are_rejected(value):
     assert not is_valid_session_id(value)
@@ -28,8 +44,21 @@ def test_malformed_ids_are_rejected(value):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("u1", "u1"), (7, "7"), (0, None), (-1, None), ("", None), ("   ", None), ([], None), ({}, None), (None, None),
-     (True, None), (False, None), (1.5, None), ("x" * 257, None)],
+    [
+        ("u1", "u1"),
+        (7, "7"),
+        (0, None),
+        (-1, None),
+        ("", None),
+        ("   ", None),
+        ([], None),
+        ({}, None),
+        (None, None),
+        (True, None),
+        (False, None),
+        (1.5, None),
+        ("x" * 257, None),
+    ],
 )
 def test_uid_normalization_fails_closed(raw, expected):
     assert normalize_uid(raw) == expected

@@ -46,7 +46,7 @@ def store_and_clock(request, tmp_path):
     if request.param.startswith("arango-test-server"):
         # Both ARANGO_HTTP_CLIENT choices: the lean default and python-arango's own.
         server = request.getfixturevalue("arango_server")
-        client = "requests" if request.param.endswith("-requests") else "urllib3"
+        client = "requests" if request.param.endswith("-requests") else "lean"
         store = _arango_store(server.url, server.username, server.password, clock, http_client=client)
     else:
         url = os.environ.get("ARANGO_TEST_URL")

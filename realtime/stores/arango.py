@@ -60,7 +60,7 @@ def connect(
     timeout: float = 2.0,
     verify: bool | str = True,
     pool_size: int = 32,
-    http_client: str = "urllib3",
+    http_client: str = "lean",
 ) -> tuple[ArangoClient, StandardDatabase]:
     """Build a client whose every request gives up after ``timeout`` seconds.
 
@@ -79,12 +79,12 @@ def connect(
     return client, client.db(db_name, username=username, password=password)
 
 
-HTTP_CLIENTS = ("urllib3", "requests")
+HTTP_CLIENTS = ("lean", "requests")
 
 
 def make_http_client(name: str, timeout: float, pool_size: int) -> PooledHTTPClient | DefaultHTTPClient:
     """The python-arango ``HTTPClient`` that ``ARANGO_HTTP_CLIENT`` names."""
-    if name == "urllib3":
+    if name == "lean":
         return PooledHTTPClient(request_timeout=timeout, pool_size=pool_size)
     if name == "requests":
         return DefaultHTTPClient(request_timeout=timeout, retry_attempts=0, pool_connections=4, pool_maxsize=pool_size)
@@ -123,7 +123,7 @@ class ArangoSessionStore(SessionStore):
             config["ARANGO_PASSWORD"],
             timeout=float(config["ARANGO_TIMEOUT"]),
             verify=config.get("ARANGO_VERIFY", True),
-            http_client=str(config.get("ARANGO_HTTP_CLIENT", "urllib3")).strip().lower(),
+            http_client=str(config.get("ARANGO_HTTP_CLIENT", "lean")).strip().lower(),
         )
         return cls(
             client,

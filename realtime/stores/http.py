@@ -1,24 +1,26 @@
-"""A lean HTTP client for python-arango: urllib3 connection pools, no requests.
+"""A lean HTTP client for python-arango: kept-alive http.client connections, no requests.
 
 python-arango sends every request through ``requests`` by default. On the
-connect path that stack costs more CPU than the rest of the session check:
+connect path that stack cost more CPU than the rest of the session check:
 ``requests`` rebuilds a prepared request, merges proxy settings read from
-``os.environ`` and copies headers into case-insensitive dicts for every call
-(about 1 ms of the 3.3 ms a connect cost on the benchmark machine; README
-"Performance"). :class:`PooledHTTPClient` plugs into python-arango's
-documented extension point (``ArangoClient(http_client=...)``) and sends the
-same requests through a urllib3 pool per host, which ``requests`` used
-underneath anyway.
+``os.environ`` and copies headers into case-insensitive dicts for every call,
+and urllib3 underneath adds its own pool bookkeeping and response wrappers.
+:class:`PooledHTTPClient` plugs into python-arango's documented extension
+point (``ArangoClient(http_client=...)``) and sends the same requests over
+the standard library's ``http.client``, one small pool of kept-alive
+connections per host (README "Performance" has the measured difference).
 
-Behaviour kept from the default client: keep-alive pools, TLS verification
-with the same CA bundle (``certifi``) or the path given as ``verify``, basic
-auth, query parameters, one timeout for connecting and one for reading.
+Kept from the default client: keep-alive, TLS verification with the same CA
+bundle (``certifi``) or the path given as ``verify``, basic auth, query
+parameters encoded the same way, a timeout on connecting and on each read.
 Different on purpose: nothing is retried (the store wants one quick failure,
-not several slow ones) and proxies from the environment are not consulted
-(ArangoDB is reached directly). A failure to *connect* is raised as
-``requests.ConnectionError``, the exception python-arango answers by trying
-the next host of a multi-host ``ARANGO_URL``; any later failure is not retried, since
-the server may have acted on the request.
+not several slow ones), except a request whose kept-alive connection turns
+out to have been closed by the server before it was sent; proxies from the
+environment are not consulted (ArangoDB is reached directly). A failure to
+*connect* is raised as ``requests.ConnectionError``, the exception
+python-arango answers by trying the next host of a multi-host ``ARANGO_URL``;
+a TLS failure is a configuration problem and is raised at once, saying what
+to set.
 
 ``ARANGO_HTTP_CLIENT=requests`` switches back to python-arango's own client.
 """
@@ -26,28 +28,24 @@ the server may have acted on the request.
 from __future__ import annotations
 
 import base64
+import http.client
+import ssl
+import threading
 import typing as t
 from urllib.parse import urlencode, urlsplit
 
 import certifi
 import requests
-import urllib3
 from arango.http import HTTPClient
 from arango.response import Response
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NameResolutionError,
-    NewConnectionError,
-    ReadTimeoutError,
-    SSLError,
-)
 
 if t.TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-#: urllib3 failures that happen before a request reached the server.
-CONNECT_FAILURES = (ConnectTimeoutError, NewConnectionError, NameResolutionError)
+#: What a kept-alive connection the server has closed in the meantime raises
+#: when it is used again (as :class:`ConnectionClosed`); the request is then
+#: sent once more on a new connection.
+STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class ArangoUnreachable(requests.ConnectionError):
@@ -62,55 +60,97 @@ class ArangoTimeout(ArangoTransportError, TimeoutError):
     """The request was sent and no answer came within the timeout."""
 
 
+class ConnectionClosed(ArangoTransportError):
+    """The server closed the connection without an answer."""
+
+
 class ArangoTLSError(ArangoTransportError):
     """The TLS handshake failed: a configuration problem, so no other host is tried."""
 
 
 class PooledSession:
-    """One host's keep-alive pool; python-arango calls it a "session".
+    """One host's kept-alive connections; python-arango calls it a "session".
 
     python-arango assigns ``session.verify`` after creating it (its
-    ``verify_override``), so the pool is built on first use.
+    ``verify_override``), so the TLS context is built on first use. Idle
+    connections wait in a list; each request takes one (or opens a new one)
+    and gives it back if the server keeps it open, so concurrent requests
+    (greenlets or threads) never share a connection.
     """
 
     def __init__(self, host: str, *, timeout: float, pool_size: int) -> None:
+        parts = urlsplit(host)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"ArangoDB host {host!r} is not an http:// or https:// URL")
         self.host = host
-        self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self.https = parts.scheme == "https"
+        self.address = (parts.hostname, parts.port or (443 if self.https else 80))
+        self.timeout = timeout
         self.pool_size = pool_size
         self.verify: bool | str = True
-        self._pool: urllib3.HTTPConnectionPool | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
-    @property
-    def pool(self) -> urllib3.HTTPConnectionPool:
-        if self._pool is None:
-            self._pool = self._build_pool()
-        return self._pool
-
-    def _build_pool(self) -> urllib3.HTTPConnectionPool:
-        options: dict[str, t.Any] = {
-            "maxsize": self.pool_size,
-            # More concurrent requests than pooled connections open extra
-            # connections instead of waiting; only pool_size are kept.
-            "block": False,
-            "timeout": self.timeout,
-            "retries": False,
-        }
-        if urlsplit(self.host).scheme == "https":
+    def tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
             if self.verify is False:
-                options["cert_reqs"] = "CERT_NONE"
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
             else:
-                options["cert_reqs"] = "CERT_REQUIRED"
-                options["ca_certs"] = self.verify if isinstance(self.verify, str) else certifi.where()
-        return urllib3.connection_from_url(self.host, **options)
+                cafile = self.verify if isinstance(self.verify, str) else certifi.where()
+                context = ssl.create_default_context(cafile=cafile)
+            self._tls = context
+        return self._tls
+
+    def take(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection, or a new one; and whether it was reused."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self.open(), False
+
+    def open(self) -> http.client.HTTPConnection:
+        """A newly connected connection."""
+        host, port = self.address
+        if self.https:
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=self.timeout, context=self.tls_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        try:
+            conn.connect()
+        except ssl.SSLError as exc:
+            conn.close()
+            raise ArangoTLSError(tls_advice(exc)) from exc
+        except OSError as exc:  # refused, unreachable, DNS failure, connect timeout
+            conn.close()
+            raise ArangoUnreachable(f"cannot connect ({type(exc).__name__})") from exc
+        return conn
+
+    def give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.pool_size:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def __del__(self) -> None:
+        # A client dropped without close() (a CLI command, a test) must not
+        # leave its kept-alive sockets to the garbage collector's warnings.
+        self.close()
 
 
 class PooledHTTPClient(HTTPClient):
-    """python-arango ``HTTPClient`` on urllib3 pools (see the module docstring)."""
+    """python-arango ``HTTPClient`` on kept-alive ``http.client`` connections (see the module docstring)."""
 
     def __init__(self, request_timeout: float = 2.0, pool_size: int = 32) -> None:
         self.request_timeout = request_timeout
@@ -134,33 +174,45 @@ class PooledHTTPClient(HTTPClient):
         if auth is not None:
             request_headers["Authorization"] = basic_auth(*auth)
         body = encode_body(data)
+        conn, reused = session.take()
         try:
-            reply = session.pool.urlopen(
-                method.upper(),
-                target,
-                body=body,
-                headers=request_headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=True,
-            )
-        except SSLError as exc:
-            raise ArangoTLSError(tls_advice(exc)) from exc
-        except CONNECT_FAILURES as exc:
-            raise ArangoUnreachable(f"cannot connect ({type(exc).__name__})") from exc
-        except ReadTimeoutError as exc:
-            raise ArangoTimeout("no answer within the timeout") from exc
-        except HTTPError as exc:
-            raise ArangoTransportError(f"no usable answer ({type(exc).__name__})") from exc
+            reply, raw = exchange(conn, method.upper(), target, body, request_headers)
+        except ConnectionClosed:
+            if not reused:
+                raise
+            # The server closed this kept-alive connection while it was idle
+            # (or is gone: then opening a new one fails as "cannot connect").
+            conn = session.open()
+            reply, raw = exchange(conn, method.upper(), target, body, request_headers)
+        if reply.will_close:
+            conn.close()
+        else:
+            session.give_back(conn)
         return Response(
             method=method,
             url=url,
             headers=reply.headers,
             status_code=reply.status,
             status_text=reply.reason or "",
-            raw_body=reply.data.decode("utf-8", errors="replace"),
+            raw_body=raw.decode("utf-8", errors="replace"),
         )
+
+
+def exchange(
+    conn: http.client.HTTPConnection, method: str, target: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send one request on ``conn`` and read the whole answer; on failure, close ``conn``."""
+    try:
+        conn.request(method, target, body=body, headers=headers)
+        reply = conn.getresponse()
+        return reply, reply.read()
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        if isinstance(exc, TimeoutError):
+            raise ArangoTimeout("no answer within the timeout") from exc
+        if isinstance(exc, STALE_CONNECTION):
+            raise ConnectionClosed(f"connection closed by the server ({type(exc).__name__})") from exc
+        raise ArangoTransportError(f"no usable answer ({type(exc).__name__})") from exc
 
 
 def request_target(url: str, params: t.Mapping[str, t.Any] | None) -> str:
@@ -177,15 +229,14 @@ def request_target(url: str, params: t.Mapping[str, t.Any] | None) -> str:
     return f"{target}?{'&'.join(query)}" if query else target
 
 
-def tls_advice(exc: SSLError) -> str:
+def tls_advice(exc: ssl.SSLError) -> str:
     """What failed in the handshake (no URL in it), and the usual fix."""
-    reason = str(exc.args[0] if exc.args else exc)
-    if "CERTIFICATE_VERIFY_FAILED" in reason:
+    if "CERTIFICATE_VERIFY_FAILED" in f"{getattr(exc, 'reason', '')} {exc}":
         return (
             "TLS certificate not trusted (CERTIFICATE_VERIFY_FAILED); if ArangoDB's certificate comes from a"
             " private CA, set ARANGO_VERIFY to that CA's PEM file"
         )
-    return f"TLS handshake failed ({type(exc).__name__})"
+    return f"TLS handshake failed ({getattr(exc, 'reason', None) or type(exc).__name__})"
 
 
 def basic_auth(username: str, password: str) -> str:

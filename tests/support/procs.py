@@ -55,9 +55,7 @@ def run_release(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def run_flask(args: list[str], env: dict[str, str], input: str | None = None) -> subprocess.CompletedProcess[str]:
     """``flask ...`` in a subprocess from the repo root, like an operator would type it."""
     argv = _resolve(["flask", *args]) if args[0] != "flask" else _resolve(args)
-    return subprocess.run(
-        argv, cwd=ROOT, env=env, input=input, capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run(argv, cwd=ROOT, env=env, input=input, capture_output=True, text=True, timeout=60, check=False)
 
 
 def base_env(**overrides: str) -> dict[str, str]:
@@ -88,7 +86,11 @@ class AppProcess:
 
     def start(self, timeout: float = 20.0) -> AppProcess:
         self.proc = subprocess.Popen(
-            _resolve(self.command), cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            _resolve(self.command),
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
