@@ -17,7 +17,7 @@ from arango.http import DefaultHTTPClient
 from realtime.errors import ConfigError, StoreError
 from realtime.sessions import SessionRecord, new_session_id
 from realtime.stores.arango import ArangoSessionStore, connect
-from realtime.stores.http import PooledHTTPClient, encode_body, request_target
+from realtime.stores.http import PooledHTTPClient, encode_body, request_bytes, request_target
 from tests.support.tls import TLSFront, make_test_ca
 
 
@@ -159,3 +159,15 @@ def test_bodies_are_utf8_and_unknown_bodies_are_refused_clearly():
     assert encode_body(None) is None
     with pytest.raises(TypeError, match="ARANGO_HTTP_CLIENT=requests"):
         encode_body(object())
+
+
+def test_request_is_written_whole_and_header_injection_is_refused():
+    request = request_bytes("PUT", "/_api/document/s/k", "db:8529", {"x-arango-driver": "d"}, ("root", "pw"), b"{}")
+    assert request == (
+        b"PUT /_api/document/s/k HTTP/1.1\r\nHost: db:8529\r\nx-arango-driver: d\r\n"
+        b"Authorization: Basic cm9vdDpwdw==\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    assert b"Content-Length: 0" in request_bytes("POST", "/x", "h", {}, None, None)
+    assert b"Content-Length" not in request_bytes("GET", "/x", "h", {}, None, None)
+    with pytest.raises(ValueError, match="line breaks"):
+        request_bytes("GET", "/x", "h", {"x-evil": "a\r\nHost: other"}, None, None)

@@ -7,8 +7,10 @@ connect path that stack cost more CPU than the rest of the session check:
 and urllib3 underneath adds its own pool bookkeeping and response wrappers.
 :class:`PooledHTTPClient` plugs into python-arango's documented extension
 point (``ArangoClient(http_client=...)``) and sends the same requests over
-the standard library's ``http.client``, one small pool of kept-alive
-connections per host (README "Performance" has the measured difference).
+plain kept-alive sockets, one small pool per host: the request is written in
+one ``sendall`` and the answer parsed by the standard library's
+``http.client.HTTPResponse`` (README "Performance" has the measured
+difference).
 
 Kept from the default client: keep-alive, TLS verification with the same CA
 bundle (``certifi``) or the path given as ``verify``, basic auth, query
@@ -29,10 +31,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import ssl
 import threading
 import typing as t
-from urllib.parse import urlencode, urlsplit
+import zlib
+from urllib.parse import quote, urlencode, urlsplit
 
 import certifi
 import requests
@@ -41,6 +45,12 @@ from arango.response import Response
 
 if t.TYPE_CHECKING:
     from collections.abc import MutableMapping
+
+#: Characters left as they are in a request target; the same set ``requests``
+#: keeps when it re-quotes a URL, so both clients send identical targets.
+TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+#: Methods whose requests always carry a Content-Length.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 #: What a kept-alive connection the server has closed in the meantime raises
 #: when it is used again (as :class:`ConnectionClosed`); the request is then
@@ -85,11 +95,12 @@ class PooledSession:
         self.host = host
         self.https = parts.scheme == "https"
         self.address = (parts.hostname, parts.port or (443 if self.https else 80))
+        self.host_header = parts.netloc.rpartition("@")[2]
         self.timeout = timeout
         self.pool_size = pool_size
         self.verify: bool | str = True
         self._tls: ssl.SSLContext | None = None
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
 
     def tls_context(self) -> ssl.SSLContext:
@@ -104,33 +115,32 @@ class PooledSession:
             self._tls = context
         return self._tls
 
-    def take(self) -> tuple[http.client.HTTPConnection, bool]:
+    def take(self) -> tuple[socket.socket, bool]:
         """An idle connection, or a new one; and whether it was reused."""
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
         return self.open(), False
 
-    def open(self) -> http.client.HTTPConnection:
-        """A newly connected connection."""
-        host, port = self.address
-        if self.https:
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=self.timeout, context=self.tls_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+    def open(self) -> socket.socket:
+        """A newly connected socket (TLS-wrapped for https)."""
         try:
-            conn.connect()
-        except ssl.SSLError as exc:
-            conn.close()
-            raise ArangoTLSError(tls_advice(exc)) from exc
+            sock = socket.create_connection(self.address, timeout=self.timeout)
         except OSError as exc:  # refused, unreachable, DNS failure, connect timeout
-            conn.close()
             raise ArangoUnreachable(f"cannot connect ({type(exc).__name__})") from exc
-        return conn
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.https:
+            return sock
+        try:
+            return self.tls_context().wrap_socket(sock, server_hostname=self.address[0])
+        except ssl.SSLError as exc:
+            sock.close()
+            raise ArangoTLSError(tls_advice(exc)) from exc
+        except OSError as exc:
+            sock.close()
+            raise ArangoUnreachable(f"cannot connect ({type(exc).__name__})") from exc
 
-    def give_back(self, conn: http.client.HTTPConnection) -> None:
+    def give_back(self, conn: socket.socket) -> None:
         with self._lock:
             if len(self._idle) < self.pool_size:
                 self._idle.append(conn)
@@ -169,21 +179,20 @@ class PooledHTTPClient(HTTPClient):
         data: str | bytes | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Response:
-        target = request_target(url, params)
-        request_headers = dict(headers or {})
-        if auth is not None:
-            request_headers["Authorization"] = basic_auth(*auth)
         body = encode_body(data)
+        request = request_bytes(
+            method.upper(), request_target(url, params), session.host_header, headers or {}, auth, body
+        )
         conn, reused = session.take()
         try:
-            reply, raw = exchange(conn, method.upper(), target, body, request_headers)
+            reply, raw = exchange(conn, method.upper(), request)
         except ConnectionClosed:
             if not reused:
                 raise
             # The server closed this kept-alive connection while it was idle
             # (or is gone: then opening a new one fails as "cannot connect").
             conn = session.open()
-            reply, raw = exchange(conn, method.upper(), target, body, request_headers)
+            reply, raw = exchange(conn, method.upper(), request)
         if reply.will_close:
             conn.close()
         else:
@@ -198,14 +207,39 @@ class PooledHTTPClient(HTTPClient):
         )
 
 
-def exchange(
-    conn: http.client.HTTPConnection, method: str, target: str, body: bytes | None, headers: dict[str, str]
-) -> tuple[http.client.HTTPResponse, bytes]:
-    """Send one request on ``conn`` and read the whole answer; on failure, close ``conn``."""
+def request_bytes(
+    method: str,
+    target: str,
+    host: str,
+    headers: t.Mapping[str, str],
+    auth: tuple[str, str] | None,
+    body: bytes | None,
+) -> bytes:
+    """The whole HTTP/1.1 request, ready for one ``sendall``."""
+    lines = [f"{method} {quote(target, safe=TARGET_SAFE)} HTTP/1.1", f"Host: {host}"]
+    lines += [header_line(name, value) for name, value in headers.items()]
+    if auth is not None:
+        lines.append(f"Authorization: {basic_auth(*auth)}")
+    if body is not None or method in BODY_METHODS:
+        lines.append(f"Content-Length: {len(body or b'')}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body if body else head
+
+
+def header_line(name: str, value: object) -> str:
+    line = f"{name}: {value}"
+    if "\r" in line or "\n" in line or ":" in str(name):
+        raise ValueError(f"refusing to send header {name!r}: line breaks or a colon in a header")
+    return line
+
+
+def exchange(conn: socket.socket, method: str, request: bytes) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send ``request`` on ``conn`` and read the whole answer; on failure, close ``conn``."""
     try:
-        conn.request(method, target, body=body, headers=headers)
-        reply = conn.getresponse()
-        return reply, reply.read()
+        conn.sendall(request)
+        reply = http.client.HTTPResponse(conn, method=method)  # type: ignore[arg-type]
+        reply.begin()
+        raw = reply.read()
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         if isinstance(exc, TimeoutError):
@@ -213,6 +247,9 @@ def exchange(
         if isinstance(exc, STALE_CONNECTION):
             raise ConnectionClosed(f"connection closed by the server ({type(exc).__name__})") from exc
         raise ArangoTransportError(f"no usable answer ({type(exc).__name__})") from exc
+    if reply.getheader("Content-Encoding", "").lower() in ("gzip", "deflate"):
+        raw = zlib.decompress(raw, zlib.MAX_WBITS | 32)  # gzip or zlib, detected from the header
+    return reply, raw
 
 
 def request_target(url: str, params: t.Mapping[str, t.Any] | None) -> str:
