@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app, g, request, session
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, health, logsafe, origins, perf, ratelimit, signals, transport
+from . import auth, csrf, events, health, logsafe, origins, perf, ratelimit, signals, transport
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -81,6 +81,9 @@ class Realtime:
         self._connect_hooks: list[ConnectHook] = []
         self._disconnect_hooks: list[DisconnectHook] = []
         self._schema_hooks: list[Callable[[], list[str]]] = []
+        #: Identity handlers: (event, namespace, handler), installed on every app's server.
+        self._event_handlers: list[tuple[str, str, events.EventHandler]] = []
+        self._apps: list[tuple[Flask, RealtimeState]] = []
         #: Endpoints that never create a session record (static files, probes).
         self.exempt_endpoints: set[str] = {"static"}
         if app is not None:
@@ -114,6 +117,9 @@ class Realtime:
         if socketio.server is None:
             socketio.init_app(app, **self.socketio_options(config))
         self._guard(state, "/")
+        self._apps.append((app, state))
+        for event, namespace, handler in self._event_handlers:
+            self._install_event(app, state, event, namespace, handler)
         _refuse_unsafe_server(socketio)
         # Hardening (README "Security"): gates before the session check, health
         # endpoints, clean closes on malformed frames, no sid in driver logs.
@@ -162,6 +168,36 @@ class Realtime:
         state.socketio.on("connect", namespace=namespace)(self._on_connect)
         state.socketio.on("disconnect", namespace=namespace)(self._on_disconnect)
         state.guarded.add(namespace)
+
+    def on(self, event: str, namespace: str = "/") -> Callable[[events.EventHandler], events.EventHandler]:
+        """Register an identity handler: ``handler(socket, *args)`` for ``event`` (see :mod:`realtime.events`).
+
+        The handler gets a :class:`~realtime.events.Socket` (its ``uid``,
+        ``identity``, ``join``/``leave``/``emit``) inside the app context,
+        without Flask-SocketIO's per-event request context; what it returns
+        is the ack. Use ``@socketio.on`` for handlers that need ``request``
+        or ``session``.
+        """
+
+        def register(handler: events.EventHandler) -> events.EventHandler:
+            if event in ("connect", "disconnect"):
+                raise ConfigError(
+                    f"realtime.on({event!r}) would replace the connect guard; use realtime.on_{event} instead."
+                )
+            self._event_handlers.append((event, namespace, handler))
+            for app, state in self._apps:
+                self._install_event(app, state, event, namespace, handler)
+            return handler
+
+        return register
+
+    def _install_event(
+        self, app: Flask, state: RealtimeState, event: str, namespace: str, handler: events.EventHandler
+    ) -> None:
+        if namespace not in state.guarded:
+            self._guard(state, namespace)
+        server = state.socketio.server
+        server.on(event, events.dispatcher(app, server, state.connections, event, namespace, handler), namespace)
 
     def on_connect(self, func: ConnectHook) -> ConnectHook:
         """Register ``func(identity)`` to run after a socket is authenticated.

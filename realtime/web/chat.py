@@ -11,10 +11,11 @@ import time
 import typing as t
 
 from flask import request
-from flask_socketio import SocketIO, emit, join_room, leave_room
+from flask_socketio import SocketIO, leave_room
 
 from ..connections import Identity
-from ..extension import Realtime, current_identity, get_state
+from ..events import Socket
+from ..extension import Realtime, get_state
 from .protocol import ProtocolError, conversation_from, message_from, room_of
 
 Ack = dict[str, t.Any]
@@ -58,56 +59,60 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
             socketio.emit("presence", {"conversation": conversation, "online": online}, to=room_of(conversation))
         return online
 
-    @socketio.on("join")
-    def on_join(payload: object = None) -> Ack:
+    # Identity handlers (realtime.on): the socket and its user, no per-event
+    # request context; see realtime/events.py.
+
+    @realtime.on("join")
+    def on_join(socket: Socket, payload: object = None) -> Ack:
         try:
             conversation = conversation_from(payload)
         except ProtocolError as exc:
             return exc.ack()
-        join_room(room_of(conversation))
-        joined.setdefault(this_socket(), set()).add(conversation)
+        socket.join(room_of(conversation))
+        joined.setdefault((socket.sid, socket.namespace), set()).add(conversation)
         return {"ok": True, "conversation": conversation, "online": announce(conversation)}
 
-    @socketio.on("leave")
-    def on_leave(payload: object = None) -> Ack:
+    @realtime.on("leave")
+    def on_leave(socket: Socket, payload: object = None) -> Ack:
         try:
             conversation = conversation_from(payload)
         except ProtocolError as exc:
             return exc.ack()
-        leave_room(room_of(conversation))
-        conversations = joined.get(this_socket(), set())
+        socket.leave(room_of(conversation))
+        ref = (socket.sid, socket.namespace)
+        conversations = joined.get(ref, set())
         conversations.discard(conversation)
         if not conversations:
-            joined.pop(this_socket(), None)
+            joined.pop(ref, None)
         announce(conversation)
         return {"ok": True, "conversation": conversation}
 
-    @socketio.on("message")
-    def on_message(payload: object = None) -> Ack:
-        identity = t.cast(Identity, current_identity())
+    @realtime.on("message")
+    def on_message(socket: Socket, payload: object = None) -> Ack:
         try:
             conversation, text = message_from(payload)
-            if conversation not in joined.get(this_socket(), ()):
+            if conversation not in joined.get((socket.sid, socket.namespace), ()):
                 raise ProtocolError("not_joined", "Join the conversation before sending to it.")
         except ProtocolError as exc:
             return exc.ack()
         message = {
             "id": secrets.token_hex(8),
             "conversation": conversation,
-            "uid": identity.uid,
+            "uid": socket.uid,
             "text": text,
             "ts": round(time.time(), 3),
         }
-        emit("message", message, to=room_of(conversation))
+        socket.emit("message", message, to=room_of(conversation))
         return {"ok": True, "id": message["id"]}
 
-    @socketio.on("echo")
-    def on_echo(payload: object = None) -> object:
+    @realtime.on("echo")
+    def on_echo(socket: Socket, payload: object = None) -> object:
         # Round-trip probe for clients measuring latency (and for benchmarks).
         return payload
 
     @realtime.on_disconnect
     def on_gone(identity: Identity, reason: object) -> None:
+        # A disconnect hook runs in Flask-SocketIO's request context.
         for conversation in sorted(joined.pop(this_socket(), ())):
             leave_room(room_of(conversation))
             announce(conversation)
