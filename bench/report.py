@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.metrics import Row, Summary
 
-TARGET_NAMES = ("app", "baseline", "peer")
+TARGET_NAMES = ("app", "baseline", "tuned", "peer")
 
 
 def _number(value: float, digits: int) -> str:
@@ -44,13 +44,14 @@ def _met(row: Row) -> str:
 
 def render_table(rows: t.Sequence[Row], targets: t.Sequence[str] = TARGET_NAMES) -> str:
     """A Markdown table: one row per metric, one column per target, ratio, goal."""
-    header = ["metric", *targets, "app ÷ baseline", "target", ""]
+    header = ["metric", *targets, "app ÷ baseline", "tuned ÷ baseline", "target", ""]
     lines = [header]
     for row in rows:
         boolean = row.metric.goal is not None and row.metric.goal.kind == "all_true"
         cells = [_label(row)]
         cells += [format_summary(row.summaries.get(name), row.metric.digits, boolean) for name in targets]
         cells.append("" if row.ratio is None or boolean else f"{row.ratio:.2f}x")
+        cells.append("" if row.floor_ratio is None or boolean else f"{row.floor_ratio:.2f}x")
         cells.append(row.metric.goal.describe() if row.metric.goal else "")
         cells.append(_met(row))
         lines.append(cells)

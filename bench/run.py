@@ -4,7 +4,8 @@ Order of work:
 
 1. Start the ArangoDB test server, create the schema and a user with the
    app's own CLI, start the app (Procfile ``web`` command), the baseline (same
-   command, :mod:`bench.baseline_app`) and the node peer; log in once.
+   command, :mod:`bench.baseline_app`), the tuned floor (same command,
+   :mod:`bench.tuned_app`) and the node peer; log in once.
 2. Throughput runs: for each run, each target in turn (the order rotates so
    no target always goes first): websocket connects, polling->upgrade
    connects, refused connects, echo, fan-out.
@@ -41,6 +42,7 @@ from bench.procs import ProcessError, ProcessTree, raise_open_files_limit
 from bench.report import render_table, write_json
 from bench.servers import (
     APP_TARGET_BASELINE,
+    APP_TARGET_TUNED,
     ROOT,
     ArangoServer,
     Target,
@@ -52,7 +54,7 @@ from bench.servers import (
 )
 
 RESULTS_DIR = ROOT / "bench" / "results"
-ALL_TARGETS = ("app", "baseline", "peer")
+ALL_TARGETS = ("app", "baseline", "tuned", "peer")
 THROUGHPUT_SCENARIOS = ("connect_websocket", "connect_upgrade", "connect_refused", "echo", "fanout")
 
 
@@ -88,7 +90,7 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--targets",
         default=",".join(ALL_TARGETS),
-        help="comma-separated subset of app,baseline,peer (default: all)",
+        help="comma-separated subset of app,baseline,tuned,peer (default: all)",
     )
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle-memory runs")
     parser.add_argument("--skip-throughput", action="store_true", help="skip connect/echo/fan-out runs")
@@ -106,7 +108,7 @@ def _start_targets(ctx: Context, cookie: str | None, suffix: str = "") -> dict[s
                 process, url = start_peer(label, ctx.arango, ctx.secret_key, ctx.log_dir)
                 uses_arango = True
             else:
-                app_target = None if name == "app" else APP_TARGET_BASELINE
+                app_target = {"app": None, "baseline": APP_TARGET_BASELINE, "tuned": APP_TARGET_TUNED}[name]
                 process, url = start_gunicorn(label, app_target, ctx.arango, ctx.secret_key, ctx.log_dir)
                 uses_arango = name == "app"
             started[name] = Target(name, url, cookie or "", process, ProcessTree(process.pid), uses_arango)

@@ -29,6 +29,8 @@ from bench.procs import ManagedProcess, ProcessError, ProcessTree, free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 APP_TARGET_BASELINE = "bench.baseline_app:app"
+#: The baseline plus realtime's performance options, no authentication: the floor.
+APP_TARGET_TUNED = "bench.tuned_app:app"
 STARTUP_TIMEOUT = 60.0
 
 #: Benchmark user, created fresh in the test server's database.

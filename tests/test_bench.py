@@ -21,7 +21,7 @@ from bench.metrics import catalogue
 from bench.scenarios import QUICK
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("app", "baseline", "peer")
+TARGETS = ("app", "baseline", "tuned", "peer")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (ROOT / "node_modules" / "socket.io-client").is_dir(),
@@ -55,7 +55,7 @@ def test_prints_progress_then_the_table(quick_run):
     assert any("run 1/1 app" in line and "connect_websocket" in line for line in progress)
     assert any("idle run 1/1" in line for line in progress)
     header = next(i for i, line in enumerate(lines) if line.startswith("| metric"))
-    assert all(name in lines[header] for name in (*TARGETS, "app ÷ baseline", "target"))
+    assert all(name in lines[header] for name in (*TARGETS, "app ÷ baseline", "tuned ÷ baseline", "target"))
     table_rows = [line for line in lines[header + 2 :] if line.startswith("| ")]
     assert len(table_rows) == len(_metric_keys())
     assert "results written to" in result.stdout
@@ -68,7 +68,7 @@ def test_json_has_every_metric_for_every_target(quick_run):
     for key, row in rows.items():
         expected = TARGETS
         if key.startswith("arango_"):
-            expected = ("app", "peer")  # the baseline has no database
+            expected = ("app", "peer")  # the baseline and the tuned floor have no database
         for target in expected:
             value = row["values"][target]
             assert value is not None, f"{key} missing for {target}"
