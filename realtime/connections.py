@@ -16,7 +16,7 @@ from dataclasses import dataclass
 SocketRef = tuple[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Identity:
     """Who a socket belongs to, fixed when it connected."""
 
