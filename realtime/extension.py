@@ -248,7 +248,7 @@ class Realtime:
         try:
             for gate in state.gates:
                 gate(request.environ)
-            record = auth.authenticate(session, state.store)
+            record = self._authenticate(state)
         except AuthError as exc:
             guard_logger.info("Socket refused: %s (%s) from %s", exc.message, exc.reason, request.remote_addr)
             signals.socket_refused.send(
@@ -276,6 +276,14 @@ class Realtime:
             guard_logger.exception("A connect hook failed; refusing the socket")
             raise ConnectionRefusedError("Server error", {"reason": "error"}) from None
         signals.socket_connected.send(current_app._get_current_object(), identity=identity, ref=ref)
+
+    @staticmethod
+    def _authenticate(state: RealtimeState) -> SessionRecord:
+        cookie_session = session._get_current_object()  # type: ignore[attr-defined]
+        if current_app.config["REALTIME_SESSION_LOOKUP_IN_TASK"]:
+            # perf.call_in_task: keeps the socket's reader greenlet shallow.
+            return perf.call_in_task(state.socketio, auth.authenticate, cookie_session, state.store)
+        return auth.authenticate(cookie_session, state.store)
 
     @staticmethod
     def _refuse_unavailable(cause: str) -> t.NoReturn:

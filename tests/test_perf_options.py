@@ -284,3 +284,56 @@ def test_options_read_from_the_environment(make_app, monkeypatch):
     app = make_app()
     assert type(app.session_interface) is SecureCookieSessionInterface
     assert not isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
+
+
+# -- session lookup in a task ---------------------------------------------------
+
+
+@pytest.mark.parametrize("in_task", [True, False])
+def test_session_lookup_runs_in_its_own_task_with_the_same_outcome(make_app, serve, in_task):
+    import threading
+
+    from realtime.errors import StoreError
+    from tests.support.procs import Browser, Refused, connect, hang_up
+
+    app = make_app(REALTIME_SESSION_LOOKUP_IN_TASK=in_task)
+    app.extensions["realtime.users"].set_password("alice", "alice-pw")
+    state = app.extensions["realtime"]
+    threads: dict[str, int] = {}
+    real_get = state.store.get
+    failing = threading.Event()
+
+    def recording_get(sid):
+        threads["lookup"] = threading.get_ident()
+        if failing.is_set():
+            raise StoreError("store down (test)")
+        return real_get(sid)
+
+    state.store.get = recording_get
+    state.extension.on_connect(lambda identity: threads.__setitem__("handler", threading.get_ident()))
+    live = serve(app)
+    browser = Browser(live.url)
+    browser.login("alice", "alice-pw")
+    client = connect(live.url, browser.cookie_header)
+    try:
+        assert client.call("echo", {"ok": 1}, timeout=5) == {"ok": 1}
+    finally:
+        hang_up(client)
+    assert (threads["lookup"] != threads["handler"]) is in_task
+    failing.set()
+    with pytest.raises(Refused) as refused:
+        connect(live.url, browser.cookie_header)
+    assert refused.value.reason == "unavailable"
+
+
+def test_call_in_task_returns_the_result_and_reraises_the_same_exception():
+    _, socketio = bare_app()
+    assert perf.call_in_task(socketio, lambda a, b: a + b, 2, 3) == 5
+    error = ValueError("from the task")
+
+    def fail():
+        raise error
+
+    with pytest.raises(ValueError) as info:
+        perf.call_in_task(socketio, fail)
+    assert info.value is error
