@@ -55,6 +55,10 @@ DEFAULTS: dict[str, t.Any] = {
     # Run the connect's session lookup in a short-lived task, so the socket's
     # long-lived reader keeps a shallow stack (about 4 KiB less per socket).
     "REALTIME_SESSION_LOOKUP_IN_TASK": True,
+    # Once the worker has loaded the app (gunicorn.conf.py), take the objects
+    # alive at that moment out of the garbage collector's walks (gc.freeze):
+    # less CPU per event and per fan-out delivery.
+    "REALTIME_GC_FREEZE": True,
     # Operations (README "Operations"). Prometheus metrics of this process at
     # this path; "" turns the endpoint off. With a token set, a scrape must
     # send "Authorization: Bearer <token>".

@@ -41,6 +41,19 @@ profile behind them is in ``bench/`` and the project notes.
     more per connect. The decision, the refusal reasons and the single
     database request are unchanged.
 
+``REALTIME_GC_FREEZE`` (default on; applied by the gunicorn hook in ``gunicorn.conf.py``)
+    Python's cyclic garbage collector periodically walks every tracked
+    object, including the hundreds of thousands that importing Flask,
+    python-arango and the rest creates once and keeps for the life of the
+    process. Under fan-out, which allocates for every recipient, those walks
+    measured about a sixth of the CPU per delivered message.
+    :func:`freeze_startup_heap` collects once and then moves everything alive
+    at that moment into the permanent generation (``gc.freeze()``, the
+    standard library's tool for this), once the worker has loaded the app and
+    before it serves. Objects created later are collected as before; startup
+    objects that become garbage later are not reclaimed, which is why it
+    runs only after start-up.
+
 Not done here, because only an upstream change can do it safely: running the
 ping of each connection from a hub timer instead of a greenlet (engineio),
 fewer wake-ups per broadcast recipient and framing a broadcast once
@@ -49,6 +62,7 @@ fewer wake-ups per broadcast recipient and framing a broadcast once
 
 from __future__ import annotations
 
+import gc
 import logging
 import typing as t
 from collections.abc import Callable, Mapping
@@ -70,6 +84,7 @@ DEFAULTS: dict[str, bool] = {
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
     "REALTIME_SESSION_LOOKUP_IN_TASK": True,
+    "REALTIME_GC_FREEZE": True,
 }
 
 #: Where Flask-SocketIO keeps a socket's managed session in the handshake environ.
@@ -108,6 +123,25 @@ def is_socketio_request(environ: Mapping[str, t.Any], path: str) -> bool:
     """Whether ``environ`` is an Engine.IO request (``path`` as from :func:`socketio_path`)."""
     path_info = environ.get("PATH_INFO", "")
     return path_info == path.rstrip("/") or path_info.startswith(path)
+
+
+# -- the garbage collector -------------------------------------------------------
+
+
+def freeze_startup_heap(apps: t.Iterable[Flask]) -> bool:
+    """``gc.collect()`` then ``gc.freeze()`` if any of ``apps`` has ``REALTIME_GC_FREEZE`` on; return whether it did.
+
+    Call once per process, after the app is loaded and before it serves
+    (``gunicorn.conf.py`` does, in ``post_worker_init``).
+    """
+    if not any(app.config.get("REALTIME_GC_FREEZE", DEFAULTS["REALTIME_GC_FREEZE"]) for app in apps):
+        return False
+    gc.collect()
+    gc.freeze()
+    logger.info(
+        "Garbage collector: %d start-up objects frozen out of its walks (REALTIME_GC_FREEZE)", gc.get_freeze_count()
+    )
+    return True
 
 
 # -- the session lookup ---------------------------------------------------------

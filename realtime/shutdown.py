@@ -69,6 +69,11 @@ MARGIN_SECONDS = 2.0
 _apps: weakref.WeakSet[Flask] = weakref.WeakSet()
 
 
+def loaded_apps() -> list[Flask]:
+    """The realtime apps set up in this process so far."""
+    return list(_apps)
+
+
 def spread(count: int, window: float, rng: random.Random | None = None) -> list[float]:
     """``count`` offsets in ``[0, window)``, one in each equal slice, in random order.
 
@@ -300,7 +305,7 @@ def gunicorn_post_worker_init(worker: t.Any) -> None:
     which never happens once the worker stops accepting. gunicorn's own wait
     would then run to its end each time.
     """
-    apps = list(_apps)
+    apps = loaded_apps()
     if not apps:
         logger.warning("No realtime app was loaded in this worker; SIGTERM will not drain sockets.")
         return

@@ -337,3 +337,41 @@ def test_call_in_task_returns_the_result_and_reraises_the_same_exception():
     with pytest.raises(ValueError) as info:
         perf.call_in_task(socketio, fail)
     assert info.value is error
+
+
+# -- start-up heap out of the garbage collector's walks ---------------------------
+
+
+@pytest.fixture
+def unfrozen():
+    import gc
+
+    gc.unfreeze()
+    yield
+    gc.unfreeze()  # never leave this test process frozen
+
+
+def test_freeze_moves_startup_objects_out_of_the_collectors_walks(unfrozen):
+    import gc
+
+    app, _ = bare_app()
+    assert perf.freeze_startup_heap([app]) is True
+    assert gc.get_freeze_count() > 1000
+
+
+def test_freeze_can_be_switched_off(unfrozen):
+    import gc
+
+    app, _ = bare_app(REALTIME_GC_FREEZE=False)
+    assert perf.freeze_startup_heap([app]) is False
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("false", False)])
+def test_the_procfile_worker_freezes_after_loading_the_app(e2e_env, setting, frozen):
+    from tests.support.hardening import running
+
+    env = e2e_env() if setting is None else e2e_env(REALTIME_GC_FREEZE=setting)
+    with running(env) as proc:
+        assert proc.url
+    assert ("start-up objects frozen out of its walks" in proc.output()) is frozen
