@@ -11,7 +11,7 @@ client will see. Store failures surface as
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from .errors import AuthError
 from .sessions import SessionRecord, SessionStore, is_valid_session_id
@@ -37,11 +37,16 @@ def session_id_from(cookie_session: Mapping[str, t.Any] | None) -> object:
     return cookie_session.get(SESSION_KEY)
 
 
-def authenticate(cookie_session: Mapping[str, t.Any] | None, store: SessionStore) -> SessionRecord:
+def authenticate(
+    cookie_session: Mapping[str, t.Any] | None,
+    store: SessionStore,
+    lookup: Callable[[Callable[[str], SessionRecord | None], str], SessionRecord | None] | None = None,
+) -> SessionRecord:
     """Return the authenticated record the cookie points at, or raise :class:`AuthError`.
 
     Makes at most one store request, and none when the cookie cannot name a
-    session we issued.
+    session we issued. ``lookup(store.get, sid)``, when given, is how that
+    request is made (the guard runs it in a short-lived task).
     """
     sid = session_id_from(cookie_session)
     if sid is None or sid == "":
@@ -50,7 +55,7 @@ def authenticate(cookie_session: Mapping[str, t.Any] | None, store: SessionStore
         # Signed by us but not an id we issue (wrong type, bad characters,
         # wrong length): it cannot name a record, and must not reach a driver.
         raise AuthError(*UNKNOWN_SESSION)
-    record = store.get(sid)
+    record = store.get(sid) if lookup is None else lookup(store.get, sid)
     if record is None:
         raise AuthError(*UNKNOWN_SESSION)
     if not record.is_authenticated:

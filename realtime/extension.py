@@ -279,11 +279,12 @@ class Realtime:
 
     @staticmethod
     def _authenticate(state: RealtimeState) -> SessionRecord:
-        cookie_session = session._get_current_object()  # type: ignore[attr-defined]
-        if current_app.config["REALTIME_SESSION_LOOKUP_IN_TASK"]:
-            # perf.call_in_task: keeps the socket's reader greenlet shallow.
-            return perf.call_in_task(state.socketio, auth.authenticate, cookie_session, state.store)
-        return auth.authenticate(cookie_session, state.store)
+        if not current_app.config["REALTIME_SESSION_LOOKUP_IN_TASK"]:
+            return auth.authenticate(session, state.store)
+        # Only the store request moves to a short-lived task (perf.call_in_task),
+        # which keeps the socket's reader greenlet shallow; a cookie that names
+        # no session is refused right here.
+        return auth.authenticate(session, state.store, lambda get, sid: perf.call_in_task(state.socketio, get, sid))
 
     @staticmethod
     def _refuse_unavailable(cause: str) -> t.NoReturn:
