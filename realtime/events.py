@@ -10,8 +10,8 @@ registers the handler with python-socketio directly and calls it as
 :class:`~realtime.connections.Identity` the connect guard established, with
 the app context pushed (``current_app``, ``g`` and extensions work). As with
 Phoenix's ``handle_in(event, payload, socket)``, no per-message HTTP state
-exists, and an event costs about a fifth less server CPU (README
-"Performance").
+exists, which saves what the profiles put at about 15% of an event's
+server CPU (README "Performance").
 
 What differs from ``@socketio.on``: ``flask.request``, ``flask.session``
 and Flask-SocketIO's context-bound helpers (``emit``, ``join_room``, ...)
