@@ -160,7 +160,7 @@ class PooledSession:
 
 
 class PooledHTTPClient(HTTPClient):
-    """python-arango ``HTTPClient`` on kept-alive ``http.client`` connections (see the module docstring)."""
+    """python-arango ``HTTPClient`` on kept-alive sockets, one small pool per host (see the module docstring)."""
 
     def __init__(self, request_timeout: float = 2.0, pool_size: int = 32) -> None:
         self.request_timeout = request_timeout
