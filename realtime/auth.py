@@ -1,7 +1,7 @@
 """Deciding whether a socket may connect: the refusal contract, without I/O of its own.
 
 :func:`authenticate` gets the Flask session (already verified by Flask's
-signed-cookie interface) and a store, and either returns the session record
+signed-cookie interface) and the store's read, and either returns the session record
 or raises :class:`~realtime.errors.AuthError` with the message and reason the
 client will see. Store failures surface as
 :class:`~realtime.errors.StoreError` for the boundary to turn into
@@ -14,7 +14,7 @@ import typing as t
 from collections.abc import Callable, Mapping
 
 from .errors import AuthError
-from .sessions import SessionRecord, SessionStore, is_valid_session_id
+from .sessions import SessionRecord, is_valid_session_id
 
 #: The refusals a client can see: ``err.message`` and ``err.data.reason``.
 NO_COOKIE = ("Cookie not found", "no_cookie")
@@ -38,15 +38,13 @@ def session_id_from(cookie_session: Mapping[str, t.Any] | None) -> object:
 
 
 def authenticate(
-    cookie_session: Mapping[str, t.Any] | None,
-    store: SessionStore,
-    lookup: Callable[[Callable[[str], SessionRecord | None], str], SessionRecord | None] | None = None,
+    cookie_session: Mapping[str, t.Any] | None, read_session: Callable[[str], SessionRecord | None]
 ) -> SessionRecord:
     """Return the authenticated record the cookie points at, or raise :class:`AuthError`.
 
-    Makes at most one store request, and none when the cookie cannot name a
-    session we issued. ``lookup(store.get, sid)``, when given, is how that
-    request is made (the guard runs it in a short-lived task).
+    ``read_session(sid)`` is the store request (``SessionStore.get``, or the
+    guard's wrapper that runs it in a short-lived task). It is made at most
+    once, and not at all when the cookie cannot name a session we issued.
     """
     sid = session_id_from(cookie_session)
     if sid is None or sid == "":
@@ -55,7 +53,7 @@ def authenticate(
         # Signed by us but not an id we issue (wrong type, bad characters,
         # wrong length): it cannot name a record, and must not reach a driver.
         raise AuthError(*UNKNOWN_SESSION)
-    record = store.get(sid) if lookup is None else lookup(store.get, sid)
+    record = read_session(sid)
     if record is None:
         raise AuthError(*UNKNOWN_SESSION)
     if not record.is_authenticated:

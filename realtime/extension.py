@@ -16,6 +16,7 @@ cookie names a live, logged-in session record.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -83,7 +84,7 @@ class Realtime:
         self._schema_hooks: list[Callable[[], list[str]]] = []
         #: Identity handlers: (event, namespace, handler), installed on every app's server.
         self._event_handlers: list[tuple[str, str, events.EventHandler]] = []
-        self._apps: list[tuple[Flask, RealtimeState]] = []
+        self._apps: list[Flask] = []
         #: Endpoints that never create a session record (static files, probes).
         self.exempt_endpoints: set[str] = {"static"}
         if app is not None:
@@ -117,9 +118,9 @@ class Realtime:
         if socketio.server is None:
             socketio.init_app(app, **self.socketio_options(config))
         self._guard(state, "/")
-        self._apps.append((app, state))
+        self._apps.append(app)
         for event, namespace, handler in self._event_handlers:
-            self._install_event(app, state, event, namespace, handler)
+            self._install_event(app, event, namespace, handler)
         _refuse_unsafe_server(socketio)
         # Hardening (README "Security"): gates before the session check, health
         # endpoints, clean closes on malformed frames, no sid in driver logs.
@@ -185,15 +186,14 @@ class Realtime:
                     f"realtime.on({event!r}) would replace the connect guard; use realtime.on_{event} instead."
                 )
             self._event_handlers.append((event, namespace, handler))
-            for app, state in self._apps:
-                self._install_event(app, state, event, namespace, handler)
+            for app in self._apps:
+                self._install_event(app, event, namespace, handler)
             return handler
 
         return register
 
-    def _install_event(
-        self, app: Flask, state: RealtimeState, event: str, namespace: str, handler: events.EventHandler
-    ) -> None:
+    def _install_event(self, app: Flask, event: str, namespace: str, handler: events.EventHandler) -> None:
+        state = get_state(app)
         if namespace not in state.guarded:
             self._guard(state, namespace)
         server = state.socketio.server
@@ -279,12 +279,13 @@ class Realtime:
 
     @staticmethod
     def _authenticate(state: RealtimeState) -> SessionRecord:
-        if not current_app.config["REALTIME_SESSION_LOOKUP_IN_TASK"]:
-            return auth.authenticate(session, state.store)
-        # Only the store request moves to a short-lived task (perf.call_in_task),
-        # which keeps the socket's reader greenlet shallow; a cookie that names
-        # no session is refused right here.
-        return auth.authenticate(session, state.store, lambda get, sid: perf.call_in_task(state.socketio, get, sid))
+        read_session = state.store.get
+        if current_app.config["REALTIME_SESSION_LOOKUP_IN_TASK"]:
+            # Only the store request moves to a short-lived task, which keeps
+            # the socket's reader greenlet shallow; a cookie that names no
+            # session is refused without one.
+            read_session = functools.partial(perf.call_in_task, state.socketio, read_session)
+        return auth.authenticate(session, read_session)
 
     @staticmethod
     def _refuse_unavailable(cause: str) -> t.NoReturn:

@@ -38,8 +38,8 @@ profile behind them is in ``bench/`` and the project notes.
     interpreter stack pages it touches stay resident with that greenlet:
     about 4 KiB per idle socket. :func:`call_in_task` runs the lookup in a
     short-lived background task instead and waits for it, for about 0.1 ms
-    more CPU per connect (3%, measured side by side). The decision, the refusal reasons and the single
-    database request are unchanged.
+    more CPU per connect (3%, measured side by side). The decision, the
+    refusal reasons and the single database request are unchanged.
 
 ``REALTIME_GC_FREEZE`` (default on; applied by the gunicorn hook in ``gunicorn.conf.py``)
     Python's cyclic garbage collector periodically walks every tracked

@@ -1,4 +1,4 @@
-"""A lean HTTP client for python-arango: kept-alive http.client connections, no requests.
+"""A lean HTTP client for python-arango: kept-alive sockets, no requests.
 
 python-arango sends every request through ``requests`` by default. On the
 connect path that stack cost more CPU than the rest of the session check:
@@ -30,6 +30,7 @@ to set.
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import socket
 import ssl
@@ -179,20 +180,20 @@ class PooledHTTPClient(HTTPClient):
         data: str | bytes | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Response:
-        body = encode_body(data)
+        verb = method.upper()
         request = request_bytes(
-            method.upper(), request_target(url, params), session.host_header, headers or {}, auth, body
+            verb, request_target(url, params), session.host_header, headers or {}, auth, encode_body(data)
         )
         conn, reused = session.take()
         try:
-            reply, raw = exchange(conn, method.upper(), request)
+            reply, raw = exchange(conn, verb, request)
         except ConnectionClosed:
             if not reused:
                 raise
             # The server closed this kept-alive connection while it was idle
             # (or is gone: then opening a new one fails as "cannot connect").
             conn = session.open()
-            reply, raw = exchange(conn, method.upper(), request)
+            reply, raw = exchange(conn, verb, request)
         if reply.will_close:
             conn.close()
         else:
@@ -276,6 +277,7 @@ def tls_advice(exc: ssl.SSLError) -> str:
     return f"TLS handshake failed ({getattr(exc, 'reason', None) or type(exc).__name__})"
 
 
+@functools.lru_cache(maxsize=8)
 def basic_auth(username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"

@@ -46,9 +46,6 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
     #: of sockets.
     joined: dict[tuple[str, str], set[str]] = {}
 
-    def this_socket() -> tuple[str, str]:
-        return request.sid, request.namespace  # type: ignore[attr-defined]
-
     def announce(conversation: str) -> list[str]:
         online = online_in(socketio, conversation)
         if announced.get(conversation, []) != online:
@@ -113,6 +110,7 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
     @realtime.on_disconnect
     def on_gone(identity: Identity, reason: object) -> None:
         # A disconnect hook runs in Flask-SocketIO's request context.
-        for conversation in sorted(joined.pop(this_socket(), ())):
+        ref = (request.sid, request.namespace)  # type: ignore[attr-defined]
+        for conversation in sorted(joined.pop(ref, ())):
             leave_room(room_of(conversation))
             announce(conversation)
