@@ -73,7 +73,9 @@ def list_command(uid: str | None, limit: int) -> None:
         click.echo("Revoke one: flask realtime sessions revoke --user UID PREFIX; all of a user's: --user UID.")
 
 
-@sessions_group.command("revoke")
+# A session id is URL-safe base64, so one in 32 starts with "-": without
+# ignore_unknown_options click would take "-AbC…" for an option and refuse it.
+@sessions_group.command("revoke", context_settings={"ignore_unknown_options": True})
 @click.argument("sid", required=False)
 @click.option("--user", "uid", help="Revoke every session of this uid, or with SID the one whose id starts with SID.")
 def revoke_command(sid: str | None, uid: str | None) -> None:

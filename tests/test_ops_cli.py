@@ -114,6 +114,22 @@ def test_revoke_one_session_by_full_id_or_by_the_prefix_list_shows(env, store, u
     assert code == 0 and "nothing to revoke" in out
 
 
+@pytest.mark.parametrize("lead", ["-", "--"])
+def test_revoke_a_session_whose_id_starts_with_a_dash(env, store, uid, lead):
+    # token_urlsafe's alphabet holds "-": click must not read such an id as an option.
+    def dashed() -> SessionRecord:
+        record = SessionRecord(lead + new_session_id()[len(lead) :], uid, time.time(), time.time() + 3600)
+        store.save(record)
+        return record
+
+    by_prefix, by_full_id = dashed(), dashed()
+    code, out = realtime(env, "sessions", "revoke", "--user", uid, by_prefix.sid[:8] + "…")
+    assert code == 0 and f"Revoked session {by_prefix.sid[:8]}… of user {uid}." in out, out
+    code, out = realtime(env, "sessions", "revoke", by_full_id.sid)
+    assert code == 0 and f"Revoked session {by_full_id.sid[:8]}…." in out, out
+    assert store.get(by_prefix.sid) is None and store.get(by_full_id.sid) is None
+
+
 def test_revoke_every_session_of_a_user(env, store, uid):
     for _ in range(3):
         store.create(uid, 3600)
