@@ -3,16 +3,22 @@
 The generator prints one JSON object per line on stdout and waits for ``go``
 on stdin before each measured step, so the harness can read the server's CPU
 and memory exactly at the step's edges. See the protocol in run.js.
+
+One node process keeps one event loop busy at most, and on the fastest steps
+that loop, not the server, set the pace; :class:`LoadGenerators` runs one
+step's load in several processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import queue
 import subprocess
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -64,12 +70,23 @@ class LoadGenerator:
             start_new_session=True,
         )
         self._events: queue.Queue[dict[str, t.Any] | None] = queue.Queue()
+        # Commands come from the main thread and relays from other generators' reader threads.
+        self._stdin_lock = threading.Lock()
+        self._relay_to: LoadGenerator | None = None
         self._reader = threading.Thread(target=self._read, name=f"load-{label}", daemon=True)
         self._reader.start()
 
     @property
     def pid(self) -> int:
         return self.popen.pid
+
+    def relay_got_to(self, sender: LoadGenerator) -> None:
+        """Pass this fan-out receiver's ``got`` lines on to ``sender``, from the reader thread.
+
+        The sender's round waits for them, so they must not wait for the main
+        thread, which is blocked on the sender's result meanwhile.
+        """
+        self._relay_to = sender
 
     def _read(self) -> None:
         assert self.popen.stdout is not None
@@ -78,10 +95,23 @@ class LoadGenerator:
             if not line:
                 continue
             try:
-                self._events.put(json.loads(line))
+                message = json.loads(line)
             except json.JSONDecodeError:
                 log.warning("load generator printed a non-JSON line: %s", line)
+                continue
+            if self._relay_to is not None and message.get("event") == "got":
+                self._relay(message)
+            else:
+                self._events.put(message)
         self._events.put(None)
+
+    def _relay(self, got: dict[str, t.Any]) -> None:
+        assert self._relay_to is not None
+        try:
+            self._relay_to.send(f"got {int(got['round'])} {int(got['at'])}")
+        except ProcessError:
+            # The sender is gone; the main thread finds out from its missing result.
+            log.warning("could not relay %r: the fan-out sender has exited", got)
 
     def expect(self, event: str, timeout: float) -> dict[str, t.Any]:
         """Wait for the next event line; it must be ``event``."""
@@ -101,12 +131,14 @@ class LoadGenerator:
         return message
 
     def send(self, command: str) -> None:
+        """Write one command line; safe from any thread."""
         assert self.popen.stdin is not None
-        try:
-            self.popen.stdin.write(command + "\n")
-            self.popen.stdin.flush()
-        except BrokenPipeError:
-            raise ProcessError(f"load generator exited; see {self._stderr.name}") from None
+        with self._stdin_lock:
+            try:
+                self.popen.stdin.write(command + "\n")
+                self.popen.stdin.flush()
+            except (BrokenPipeError, ValueError):  # ValueError: close() has closed stdin
+                raise ProcessError(f"load generator exited; see {self._stderr.name}") from None
 
     def go(self) -> None:
         """Start the next measured step."""
@@ -118,7 +150,8 @@ class LoadGenerator:
             try:
                 self.send("quit")
                 assert self.popen.stdin is not None
-                self.popen.stdin.close()
+                with self._stdin_lock:
+                    self.popen.stdin.close()
             except (ProcessError, OSError):
                 pass
             try:
@@ -129,6 +162,42 @@ class LoadGenerator:
         self._stderr.close()
 
     def __enter__(self) -> LoadGenerator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class LoadGenerators:
+    """Several ``run.js`` processes that make one step's load together; use as a context manager.
+
+    Each spec is one process's share (see :mod:`bench.scenarios`). Every
+    process is closed on exit, also when a later one failed to start.
+    """
+
+    def __init__(self, specs: t.Sequence[dict[str, t.Any]], log_dir: Path) -> None:
+        with contextlib.ExitStack() as stack:
+            self.members = [stack.enter_context(LoadGenerator(spec, log_dir)) for spec in specs]
+            self._stack = stack.pop_all()
+
+    @property
+    def pids(self) -> list[int]:
+        return [gen.pid for gen in self.members]
+
+    def expect(self, event: str, timeout: float) -> list[dict[str, t.Any]]:
+        """Wait for ``event`` from every process, ``timeout`` seconds for all of them together."""
+        deadline = time.monotonic() + timeout
+        return [gen.expect(event, max(0.0, deadline - time.monotonic())) for gen in self.members]
+
+    def go(self) -> None:
+        """Start the next measured step in every process."""
+        for gen in self.members:
+            gen.go()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> LoadGenerators:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

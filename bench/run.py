@@ -8,7 +8,8 @@ Order of work:
    :mod:`bench.tuned_app`) and the node peer; log in once.
 2. Throughput runs: for each run, each target in turn (the order rotates so
    no target always goes first): websocket connects, polling->upgrade
-   connects, refused connects, echo, fan-out.
+   connects, refused connects, echo, fan-out; each step's load comes from
+   ``--generators`` node processes together.
 3. Memory runs: for each run, fresh server processes (so earlier workloads
    leave no heap behind), warmed up, then idle sockets opened and held on all
    targets at once (idle sockets cost no CPU worth contending for).
@@ -95,7 +96,16 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle-memory runs")
     parser.add_argument("--skip-throughput", action="store_true", help="skip connect/echo/fan-out runs")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/...)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--generators",
+        type=int,
+        help="load generator processes per throughput step (default 2), so that no single"
+        " generator's event loop is the bottleneck",
+    )
+    args = parser.parse_args(argv)
+    if args.generators is not None and args.generators < 1:
+        parser.error("--generators must be at least 1")
+    return args
 
 
 def _start_targets(ctx: Context, cookie: str | None, suffix: str = "") -> dict[str, Target]:
@@ -131,7 +141,11 @@ def _stop_targets(targets: t.Mapping[str, Target]) -> None:
 
 def _describe(name: str, result: dict[str, t.Any]) -> str:
     """One progress line for one scenario result."""
-    generator = f"generator {result['loadgen_cpu_percent']:.0f}% CPU"
+    count = result["loadgen_processes"]
+    generator = (
+        f"{count} generator{'s' if count > 1 else ''}, busiest {result['loadgen_cpu_percent']:.0f}% CPU"
+        f" (event loop {result['loadgen_event_loop_percent']:.0f}% busy)"
+    )
     if name.startswith("connect"):
         return (
             f"{result['per_second']:.0f}/s ({result['succeeded']}/{result['n']} ok),"
@@ -264,6 +278,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
     if args.runs:
         sizes = dataclasses.replace(sizes, runs=args.runs)
+    if args.generators:
+        sizes = dataclasses.replace(sizes, generators=args.generators)
     names = tuple(n for n in ALL_TARGETS if n in args.targets.split(","))
     if "app" not in names:
         print("--targets must include app: its login gives every target the session cookie.")
@@ -287,7 +303,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         )
     progress(
         f"benchmark {'quick' if args.quick else 'full'}: {sizes.runs} run(s), targets"
-        f" {', '.join(names)}; logs in {log_dir.relative_to(ROOT)}"
+        f" {', '.join(names)}; {sizes.generators} load generator(s) per throughput step;"
+        f" logs in {log_dir.relative_to(ROOT)}"
     )
     runs: dict[str, list[dict[str, t.Any]]] = {n: [{} for _ in range(sizes.runs)] for n in names}
     started = datetime.datetime.now(datetime.UTC)

@@ -4,19 +4,24 @@ A scenario starts a load generator against one target, reads the server's
 CPU time (and the ArangoDB test server's request counter) right before and
 after the measured step, and returns what it saw. Nothing here decides what
 is good: :mod:`bench.metrics` summarises, :mod:`bench.report` judges.
+
+The throughput steps spread their load over ``Sizes.generators`` processes,
+each with its share of the sockets, and combine what they report.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import math
 import time
 import typing as t
 from pathlib import Path
 
 import psutil
 
-from bench.load import LoadGenerator
+from bench.load import LoadGenerator, LoadGenerators
 from bench.procs import ProcessTree
 from bench.servers import ArangoServer, Target
 
@@ -48,6 +53,9 @@ class Sizes:
     idle_concurrency: int = 20
     #: Upper bound for opening one idle stage, in seconds.
     idle_deadline: float = 1800
+    #: Load generator processes per throughput step: one node process is one
+    #: event loop, and on the fastest steps a single one was the bottleneck.
+    generators: int = 2
 
 
 FULL = Sizes(
@@ -93,10 +101,65 @@ def _spec(target: Target, mode: str, sizes: Sizes, **fields: t.Any) -> dict[str,
     }
 
 
-def _loadgen_fields(result: dict[str, t.Any]) -> dict[str, float]:
+def _split(spec: dict[str, t.Any], sizes: Sizes, field: str) -> list[dict[str, t.Any]]:
+    """One spec per generator process, each with its share of ``spec[field]`` and of the concurrency.
+
+    Shares differ by at most one, and no process gets none of ``field`` (so
+    there are fewer processes when there is little work). Each keeps at least
+    one connect in flight: run.js reads a concurrency of 0 as its default.
+    """
+    parts = max(1, min(sizes.generators, spec[field]))
+    return [
+        {
+            **spec,
+            "label": f"{spec['label']}-{index + 1}",
+            field: _share(spec[field], parts, index),
+            "concurrency": max(1, _share(spec["concurrency"], parts, index)),
+        }
+        for index in range(parts)
+    ]
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def _longest(results: t.Sequence[dict[str, t.Any]]) -> float:
+    """The step's length: the processes start together, the slowest one ends it."""
+    return max(result["seconds"] for result in results)
+
+
+def _merged_errors(results: t.Sequence[dict[str, t.Any]]) -> dict[str, int]:
+    counts: collections.Counter[str] = collections.Counter()
+    for result in results:
+        counts.update(result["errors"])
+    return dict(counts)
+
+
+def _latency_ms(results: t.Sequence[dict[str, t.Any]]) -> dict[str, float | None]:
+    """p50, p99 and max over every process's raw latencies (nearest rank, as run.js)."""
+    samples = sorted(ms for result in results for ms in result["latenciesMs"])
+    return {"p50": _percentile(samples, 50), "p99": _percentile(samples, 99), "max": samples[-1] if samples else None}
+
+
+def _percentile(ordered: t.Sequence[float], p: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def _loadgen_fields(results: t.Sequence[dict[str, t.Any]]) -> dict[str, float]:
+    """What the generator processes cost over one step.
+
+    The busiest process's CPU and event loop say whether any one generator was
+    the bottleneck; the total is what the whole client cost.
+    """
+    cpu = [result["cpuPercent"] for result in results]
     return {
-        "loadgen_cpu_percent": result["cpuPercent"],
-        "loadgen_event_loop_percent": result["eventLoopPercent"],
+        "loadgen_processes": len(results),
+        "loadgen_cpu_percent": max(cpu),
+        "loadgen_cpu_percent_total": sum(cpu),
+        "loadgen_event_loop_percent": max(result["eventLoopPercent"] for result in results),
     }
 
 
@@ -109,10 +172,10 @@ class StepMeter:
     shows by how much.
     """
 
-    def __init__(self, target: Target, arango: ArangoServer | None, generator_pid: int) -> None:
+    def __init__(self, target: Target, arango: ArangoServer | None, generator_pids: t.Iterable[int]) -> None:
         self.target = target
         self.arango = arango if target.uses_arango else None
-        self.ours = [target.tree, ProcessTree(generator_pid)]
+        self.ours = [target.tree, *(ProcessTree(pid) for pid in generator_pids)]
         if arango is not None:
             self.ours.append(arango.tree)
 
@@ -167,62 +230,70 @@ def connect(
     elif kind == "refused":
         fields.update(expect="refused", cookie="")
     spec = _spec(target, "connect", sizes, **fields)
-    with LoadGenerator(spec, log_dir) as gen:
-        meter = StepMeter(target, arango, gen.pid)
-        gen.expect("ready", STEP_GRACE)
+    with LoadGenerators(_split(spec, sizes, "n"), log_dir) as gens:
+        meter = StepMeter(target, arango, gens.pids)
+        gens.expect("ready", STEP_GRACE)
         meter.start()
-        gen.go()
-        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        gens.go()
+        results = gens.expect("result", sizes.step_deadline + STEP_GRACE)
         meter.stop()
         close_before = target.tree.cpu_seconds()
-        gen.go()
-        closed = gen.expect("result", STEP_GRACE)
+        gens.go()
+        closed = sum(result["closed"] for result in gens.expect("result", STEP_GRACE))
         target.tree.wait_until_idle()
         cpu_close = target.tree.cpu_seconds() - close_before
-    succeeded = result["succeeded"]
+    succeeded = sum(result["succeeded"] for result in results)
+    seconds = _longest(results)
     return {
         "n": n,
         "succeeded": succeeded,
-        "failed": result["failed"],
-        "errors": result["errors"],
-        "per_second": result["rate"],
-        "latency_ms": result["latencyMs"],
+        "failed": sum(result["failed"] for result in results),
+        "errors": _merged_errors(results),
+        "per_second": succeeded / seconds,
+        "latency_ms": _latency_ms(results),
         "server_cpu_ms_per_connect": 1000 * meter.server_cpu / max(succeeded, 1),
-        "server_cpu_ms_per_close": 1000 * cpu_close / max(closed["closed"], 1),
+        "server_cpu_ms_per_close": 1000 * cpu_close / max(closed, 1),
         "arango_requests_per_connect": (
             None if meter.arango_requests is None else meter.arango_requests / max(succeeded, 1)
         ),
-        **meter.fields(result["seconds"]),
-        **_loadgen_fields(result),
+        **meter.fields(seconds),
+        **_loadgen_fields(results),
     }
 
 
 def echo(target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None) -> dict[str, t.Any]:
     """``clients`` sockets each send ``per_client`` acked echo events, one at a time."""
     spec = _spec(target, "echo", sizes, clients=sizes.echo_clients, perClient=sizes.echo_per_client)
-    with LoadGenerator(spec, log_dir) as gen:
-        meter = StepMeter(target, arango, gen.pid)
-        ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
+    with LoadGenerators(_split(spec, sizes, "clients"), log_dir) as gens:
+        meter = StepMeter(target, arango, gens.pids)
+        ready = gens.expect("ready", sizes.step_deadline + STEP_GRACE)
         meter.start()
-        gen.go()
-        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        gens.go()
+        results = gens.expect("result", sizes.step_deadline + STEP_GRACE)
         meter.stop()
-    acked = result["acked"]
+    acked = sum(result["acked"] for result in results)
+    seconds = _longest(results)
     return {
-        "clients": ready["open"],
+        "clients": sum(each["open"] for each in ready),
         "acked": acked,
-        "wrong": result["wrong"],
-        "lost": result["lost"],
-        "per_second": result["rate"],
-        "latency_ms": result["latencyMs"],
+        "wrong": sum(result["wrong"] for result in results),
+        "lost": sum(result["lost"] for result in results),
+        "per_second": acked / seconds,
+        "latency_ms": _latency_ms(results),
         "server_cpu_us_per_event": 1e6 * meter.server_cpu / max(acked, 1),
-        **meter.fields(result["seconds"]),
-        **_loadgen_fields(result),
+        **meter.fields(seconds),
+        **_loadgen_fields(results),
     }
 
 
 def fanout(target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer | None = None) -> dict[str, t.Any]:
-    """``clients`` sockets join one conversation; one of them sends ``rounds`` messages."""
+    """``clients`` sockets join one conversation; one of them sends ``rounds`` messages.
+
+    The sockets are spread over the generator processes. The first one sends
+    and times the rounds; each of the others prints ``got`` when its sockets
+    all have a round, which its reader thread relays to the sender at once.
+    Once the sender's result is in, the others are told to stop and report.
+    """
     spec = _spec(
         target,
         "fanout",
@@ -231,25 +302,36 @@ def fanout(target: Target, sizes: Sizes, log_dir: Path, *, arango: ArangoServer 
         rounds=sizes.fanout_rounds,
         conversation=f"bench-{target.name}",
     )
-    with LoadGenerator(spec, log_dir) as gen:
-        meter = StepMeter(target, arango, gen.pid)
-        ready = gen.expect("ready", sizes.step_deadline + STEP_GRACE)
+    sender_spec, *receiver_specs = _split(spec, sizes, "clients")
+    sender_spec["receivers"] = len(receiver_specs)
+    receiver_specs = [{**each, "role": "receive"} for each in receiver_specs]
+    with LoadGenerators([sender_spec, *receiver_specs], log_dir) as gens:
+        sender, *receivers = gens.members
+        for receiver in receivers:
+            receiver.relay_got_to(sender)
+        meter = StepMeter(target, arango, gens.pids)
+        ready = gens.expect("ready", sizes.step_deadline + STEP_GRACE)
         meter.start()
-        gen.go()
-        result = gen.expect("result", sizes.step_deadline + STEP_GRACE)
+        gens.go()
+        sent = sender.expect("result", sizes.step_deadline + STEP_GRACE)
+        for receiver in receivers:
+            receiver.send("stop")
+        results = [sent, *(receiver.expect("result", STEP_GRACE) for receiver in receivers)]
         meter.stop()
-    delivered = result["delivered"]
+    delivered = sum(result["delivered"] for result in results)
+    # The sender's time is the step's: the receivers' runs on until "stop" reaches them.
+    seconds = sent["seconds"]
     return {
-        "recipients": ready["joined"],
-        "rounds": result["rounds"],
-        "incomplete_rounds": result["incomplete"],
+        "recipients": sum(each["joined"] for each in ready),
+        "rounds": sent["rounds"],
+        "incomplete_rounds": sent["incomplete"],
         "delivered": delivered,
-        "per_second": result["rate"],
-        "round_ms": result["roundMs"],
+        "per_second": delivered / seconds,
+        "round_ms": sent["roundMs"],
         "server_cpu_us_per_delivery": 1e6 * meter.server_cpu / max(delivered, 1),
-        "messages_sent": result["rounds"] + result["incomplete"],
-        **meter.fields(result["seconds"]),
-        **_loadgen_fields(result),
+        "messages_sent": sent["rounds"] + sent["incomplete"],
+        **meter.fields(seconds),
+        **_loadgen_fields(results),
     }
 
 
@@ -326,7 +408,7 @@ def idle_hold(
                         "connect_seconds": result["connectSeconds"],
                         "rss_bytes": rss,
                         "rss_kib_per_socket": (rss - rss_before[target.name]) / KIB / max(still, 1),
-                        **_loadgen_fields(result),
+                        **_loadgen_fields([result]),
                     }
                 )
         for gen in generators.values():

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bench.metrics import catalogue
+from bench.run import THROUGHPUT_SCENARIOS
 from bench.scenarios import QUICK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,22 @@ def test_every_socket_did_what_it_was_asked(quick_run):
         assert run["fanout"]["recipients"] == QUICK.fanout_clients
         assert run["fanout"]["delivered"] == QUICK.fanout_clients * QUICK.fanout_rounds
         assert [stage["still_connected"] for stage in run["idle"]] == list(QUICK.idle_stages)
+
+
+def test_throughput_load_comes_from_several_generators(quick_run):
+    _, document = quick_run
+    assert QUICK.generators == document["sizes"]["generators"] == 2
+    for target in TARGETS:
+        (run,) = document["runs"][target]
+        for name in THROUGHPUT_SCENARIOS:
+            step = run[name]
+            assert step["loadgen_processes"] == QUICK.generators, f"{target} {name}"
+            assert step["loadgen_cpu_percent"] <= step["loadgen_cpu_percent_total"]
+        # Every round completed: the receiving generator's "got" reached the sender each time.
+        fanout = run["fanout"]
+        assert fanout["delivered"] == QUICK.fanout_clients * QUICK.fanout_rounds, target
+        assert (fanout["rounds"], fanout["incomplete_rounds"]) == (QUICK.fanout_rounds, 0), target
+        assert fanout["round_ms"]["p50"] is not None
 
 
 def test_app_costs_one_database_request_per_connect_and_none_per_event(quick_run):

@@ -12,7 +12,19 @@
  *                                     line per stage, each after its own "go".
  *   {"event":"done"}                  all steps done; sockets stay open until the
  *                                     harness writes "quit" (or closes stdin).
+ *   {"event":"got","round":r,"at":ns} fan-out receiver only: every joined socket of this
+ *                                     process has round r's message; `at` is
+ *                                     process.hrtime.bigint() then, in ns.
  * Progress goes to stderr. Every loop is bounded by a count and a deadline.
+ *
+ * The harness may run several generators for one step, each with its share of
+ * the sockets, so that no single event loop limits the rate. Connect and echo
+ * results therefore carry their raw latencies ("latenciesMs") besides the
+ * summary, so the harness can take percentiles over all processes. A fan-out
+ * spread over K processes has one sender (spec.receivers = K - 1) and K - 1
+ * receivers (spec.role = "receive"); the harness relays each receiver's "got"
+ * line to the sender's stdin as "got <round> <at>", and tells the receivers
+ * "stop" once the sender's result is in.
  *
  * Modes (spec.mode):
  *   connect  open spec.n sockets, spec.concurrency at a time, close each as soon as it
@@ -23,7 +35,8 @@
  *            how many are still connected and how many dropped.
  *   echo     spec.clients sockets; each sends spec.perClient acked "echo" events in turn.
  *   fanout   spec.clients sockets join one conversation; spec.rounds times one of them
- *            sends a "message" and the round ends when every socket has received it.
+ *            sends a "message" and the round ends when every socket has received it
+ *            (with receivers: when every receiver has relayed its "got" too).
  * Each result carries this process's CPU use over the step ("cpuPercent" of one
  * core), to show the generator was not the bottleneck.
  */
@@ -34,6 +47,8 @@ const { performance } = require("node:perf_hooks");
 
 const spec = JSON.parse(process.argv[2] || "{}");
 const DEFAULT_TIMEOUT_MS = 20000;
+// How long a fan-out receiver waits for "stop" after the sender's last round could end.
+const STOP_GRACE_MS = 30000;
 
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -46,10 +61,15 @@ function progress(text) {
 // ---- stdin commands -------------------------------------------------------
 const commands = [];
 const waiters = [];
+// A fan-out sender's handler for relayed "got <round> <at>" lines. Relays are
+// not commands: they arrive at any time, and must never be taken for one.
+let onRelay = () => {};
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   const cmd = line.trim();
-  if (waiters.length) waiters.shift()(cmd);
+  const relay = /^got (\d+) (\d+)$/.exec(cmd);
+  if (relay) onRelay(Number(relay[1]), Number(relay[2]));
+  else if (waiters.length) waiters.shift()(cmd);
   else commands.push(cmd);
 });
 rl.on("close", () => {
@@ -60,6 +80,22 @@ rl.on("close", () => {
 function nextCommand() {
   if (commands.length) return Promise.resolve(commands.shift());
   return new Promise((resolve) => waiters.push(resolve));
+}
+
+/** The next command, or "timeout" when none comes within `ms`. */
+function nextCommandWithin(ms) {
+  if (commands.length) return Promise.resolve(commands.shift());
+  return new Promise((resolve) => {
+    const waiter = (cmd) => {
+      clearTimeout(timer);
+      resolve(cmd);
+    };
+    const timer = setTimeout(() => {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      resolve("timeout");
+    }, ms);
+    waiters.push(waiter);
+  });
 }
 
 async function waitForGo() {
@@ -96,6 +132,19 @@ function percentile(sorted, p) {
 function latencySummary(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? null };
+}
+
+/** Raw latencies for the harness, rounded to 0.01 ms to keep the result line short. */
+function rawLatencies(values) {
+  return values.map((ms) => Math.round(ms * 100) / 100);
+}
+
+/**
+ * Now on CLOCK_MONOTONIC, in ns: the same clock in every process, so generators
+ * can compare times. As a Number it is exact for 104 days of uptime, then to a few ns.
+ */
+function nowNs() {
+  return Number(process.hrtime.bigint());
 }
 
 function countInto(map, key) {
@@ -228,6 +277,7 @@ async function runConnect() {
       errors,
       rate: succeeded / measured.seconds,
       latencyMs: latencySummary(latencies),
+      latenciesMs: rawLatencies(latencies),
       ...measured,
     });
   }
@@ -302,15 +352,120 @@ async function runEcho() {
       }),
     );
     const measured = finishStep(step);
-    emit({ event: "result", acked, wrong, lost, rate: acked / measured.seconds, latencyMs: latencySummary(latencies), ...measured });
+    emit({
+      event: "result",
+      acked,
+      wrong,
+      lost,
+      rate: acked / measured.seconds,
+      latencyMs: latencySummary(latencies),
+      latenciesMs: rawLatencies(latencies),
+      ...measured,
+    });
   }
   await doneThenClose(sockets);
+}
+
+/** Which round a fan-out message belongs to ("round-<r>"), or null for any other message. */
+function roundOf(msg) {
+  const match = msg && typeof msg.text === "string" ? /^round-(\d+)$/.exec(msg.text) : null;
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * Count the fan-out messages this process's sockets receive, from now on (a
+ * receiver must listen before the sender can send). A round's copies count
+ * until a later round begins; an earlier round's copy after that is late
+ * (its round timed out) and ignored. counter.onAll(round, atNs) runs when
+ * every joined socket has the round's message.
+ */
+function countRounds(sockets, joined) {
+  const counter = {
+    round: -1,
+    received: 0,
+    delivered: 0,
+    onAll: () => {},
+    begin(round) {
+      counter.round = round;
+      counter.received = 0;
+    },
+  };
+  for (const socket of sockets) {
+    socket.on("message", (msg) => {
+      const round = roundOf(msg);
+      if (round === null || round < counter.round) return;
+      if (round > counter.round) counter.begin(round);
+      counter.delivered++;
+      if (++counter.received === joined) counter.onAll(round, nowNs());
+    });
+  }
+  return counter;
+}
+
+/**
+ * Send spec.rounds messages from the first socket, one round at a time. A round
+ * is complete when this process's sockets all have it and every receiver has
+ * relayed its "got"; its time runs from the send to the last socket's receipt
+ * in any process (the relay's own delay is not in it). A round that times out
+ * counts as incomplete, and the next round's tag differs.
+ */
+async function sendRounds(sockets, joined, counter, conversation) {
+  const roundMs = [];
+  let incomplete = 0;
+  let inFlight = null;
+  function settle() {
+    if (inFlight.ownAt !== null && inFlight.receiverAts.length >= (spec.receivers || 0)) inFlight.finish(true);
+  }
+  counter.onAll = (round, at) => {
+    if (inFlight && inFlight.round === round) {
+      inFlight.ownAt = at;
+      settle();
+    }
+  };
+  onRelay = (round, at) => {
+    if (inFlight && inFlight.round === round) {
+      inFlight.receiverAts.push(at);
+      settle();
+    }
+  };
+  const deadline = deadlineFromNow(spec.deadlineSeconds);
+  for (let round = 0; round < spec.rounds && Date.now() < deadline && joined > 0; round++) {
+    counter.begin(round);
+    const complete = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), spec.roundTimeoutMs || 10000);
+      const finish = (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      inFlight = { round, sentAt: nowNs(), ownAt: null, receiverAts: [], finish };
+      sockets[0].emit("message", { conversation, text: `round-${round}` });
+    });
+    if (complete) roundMs.push((Math.max(inFlight.ownAt, ...inFlight.receiverAts) - inFlight.sentAt) / 1e6);
+    else incomplete++;
+    inFlight = null;
+  }
+  return { rounds: roundMs.length, incomplete, roundMs: latencySummary(roundMs) };
+}
+
+/**
+ * A receiver reports each round its sockets all got (counter.onAll, set before
+ * "ready") until the harness says "stop", which it does once the sender's
+ * result is in. The sender's last round can start just before its deadline and
+ * take roundTimeoutMs; STOP_GRACE_MS past that, this process stops on its own.
+ * It has no rounds of its own to report.
+ */
+async function receiveRounds() {
+  const limitMs = 1000 * (spec.deadlineSeconds || 120) + (spec.roundTimeoutMs || 10000) + STOP_GRACE_MS;
+  const cmd = await nextCommandWithin(limitMs);
+  if (cmd !== "stop") progress(`stopping on "${cmd}"`);
+  return {};
 }
 
 async function runFanout() {
   const sockets = [];
   const errors = {};
   const conversation = spec.conversation || "bench";
+  const receiving = spec.role === "receive";
   const failedToOpen = await openMany(spec.clients, sockets, errors, deadlineFromNow(spec.deadlineSeconds));
   let joined = 0;
   await pool(sockets.length, spec.concurrency || 50, deadlineFromNow(spec.deadlineSeconds), async (i) => {
@@ -321,48 +476,15 @@ async function runFanout() {
       countInto(errors, "join timeout");
     }
   });
+  const counter = countRounds(sockets, joined);
+  if (receiving) counter.onAll = (round, at) => emit({ event: "got", round, at });
   emit({ event: "ready", open: sockets.length, joined, failed: failedToOpen, errors });
   if (await waitForGo()) {
-    let tag = null;
-    let received = 0;
-    let onAll = null;
-    for (const socket of sockets) {
-      socket.on("message", (msg) => {
-        if (msg && msg.text === tag && ++received === joined && onAll) onAll();
-      });
-    }
-    const roundMs = [];
-    let delivered = 0;
-    let incomplete = 0;
-    const deadline = deadlineFromNow(spec.deadlineSeconds);
     const step = startStep();
-    for (let round = 0; round < spec.rounds && Date.now() < deadline && joined > 0; round++) {
-      tag = `round-${round}`;
-      received = 0;
-      const started = process.hrtime.bigint();
-      const complete = await new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(false), spec.roundTimeoutMs || 10000);
-        onAll = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-        sockets[0].emit("message", { conversation, text: tag });
-      });
-      delivered += received;
-      if (complete) roundMs.push(Number(process.hrtime.bigint() - started) / 1e6);
-      else incomplete++;
-    }
+    const rounds = receiving ? await receiveRounds() : await sendRounds(sockets, joined, counter, conversation);
     const measured = finishStep(step);
-    emit({
-      event: "result",
-      recipients: joined,
-      rounds: roundMs.length,
-      incomplete,
-      delivered,
-      rate: delivered / measured.seconds,
-      roundMs: latencySummary(roundMs),
-      ...measured,
-    });
+    const delivered = counter.delivered;
+    emit({ event: "result", recipients: joined, delivered, rate: delivered / measured.seconds, ...rounds, ...measured });
   }
   await doneThenClose(sockets);
 }
