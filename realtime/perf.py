@@ -21,8 +21,10 @@ profile behind them is in ``bench/`` and the project notes.
     event, only for Flask-SocketIO to replace the result with its managed
     copy (``environ["saved_session"]``, ``manage_session=True``, which
     ``realtime`` enforces). :class:`SocketSessionInterface` returns that copy
-    directly. HTTP requests, the connect event and the cookie format are
-    untouched.
+    directly. It also keeps the cookie's signing serializer while the keys
+    stay the same, where Flask builds a new one (and itsdangerous test-encodes
+    an empty dict with it) for every request that reads a cookie. HTTP
+    requests, the connect event and the cookie format are otherwise untouched.
 
 ``REALTIME_LAZY_URL_ADAPTER`` (default on)
     Every event's request context also binds the URL map to the handshake
@@ -69,6 +71,7 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import NotFound
 
 if t.TYPE_CHECKING:
@@ -218,7 +221,30 @@ class SocketSessionInterface(SecureCookieSessionInterface):
     signed and read, is :class:`~flask.sessions.SecureCookieSessionInterface`.
     Only valid with ``SocketIO(manage_session=True)``: without it there is no
     saved copy, and this behaves exactly like its parent.
+
+    The signing serializer is built once and reused until the secret key, its
+    fallbacks or the signing settings change, so a key rotated at run time
+    takes effect with the next request, as with Flask's own interface.
     """
+
+    def __init__(self) -> None:
+        self._signing: tuple[tuple[t.Any, ...], URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (
+            app.secret_key,
+            tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()),
+            self.salt,
+            self.digest_method,
+            self.key_derivation,
+            self.serializer,
+        )
+        cached = self._signing
+        if cached is not None and cached[0] == keys:
+            return cached[1]
+        serializer = super().get_signing_serializer(app)
+        self._signing = (keys, serializer)
+        return serializer
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
         saved = request.environ.get(SAVED_SESSION_KEY)

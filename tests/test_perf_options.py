@@ -183,6 +183,27 @@ def test_http_requests_still_verify_the_cookie():
     assert forged.get("/whoami").text == "nobody"
 
 
+def test_the_signing_serializer_is_reused_until_the_keys_change():
+    app, _ = bare_app()
+    http = app.test_client()
+    http.get("/login/ada")
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert http.get("/whoami").text == "ada"
+    assert interface.get_signing_serializer(app) is first
+
+    # A key rotated at run time applies to the next request: the old key
+    # still reads the cookie while it is a fallback, and no longer after.
+    app.secret_key = "a-new-secret-key-of-sufficient-length"
+    app.config["SECRET_KEY_FALLBACKS"] = [SECRET]
+    assert interface.get_signing_serializer(app) is not first
+    assert http.get("/whoami").text == "ada"
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert http.get("/whoami").text == "nobody"
+    http.get("/login/bob")
+    assert http.get("/whoami").text == "bob"
+
+
 def test_cookie_format_is_flasks_own():
     app, _ = bare_app()
     http = app.test_client()

@@ -8,9 +8,9 @@ and urllib3 underneath adds its own pool bookkeeping and response wrappers.
 :class:`PooledHTTPClient` plugs into python-arango's documented extension
 point (``ArangoClient(http_client=...)``) and sends the same requests over
 plain kept-alive sockets, one small pool per host: the request is written in
-one ``sendall`` and the answer parsed by the standard library's
-``http.client.HTTPResponse`` (README "Performance" has the measured
-difference).
+one ``sendall`` and the answer read straight from the socket by
+:func:`~realtime.stores.response.read_response` (README "Performance" has the
+measured difference).
 
 Kept from the default client: keep-alive, TLS verification with the same CA
 bundle (``certifi``) or the path given as ``verify``, basic auth, query
@@ -43,6 +43,8 @@ import certifi
 import requests
 from arango.http import HTTPClient
 from arango.response import Response
+
+from realtime.stores.response import HTTPReply, read_response
 
 if t.TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -186,14 +188,14 @@ class PooledHTTPClient(HTTPClient):
         )
         conn, reused = session.take()
         try:
-            reply, raw = exchange(conn, verb, request)
+            reply = exchange(conn, verb, request)
         except ConnectionClosed:
             if not reused:
                 raise
             # The server closed this kept-alive connection while it was idle
             # (or is gone: then opening a new one fails as "cannot connect").
             conn = session.open()
-            reply, raw = exchange(conn, verb, request)
+            reply = exchange(conn, verb, request)
         if reply.will_close:
             conn.close()
         else:
@@ -203,8 +205,8 @@ class PooledHTTPClient(HTTPClient):
             url=url,
             headers=reply.headers,
             status_code=reply.status,
-            status_text=reply.reason or "",
-            raw_body=raw.decode("utf-8", errors="replace"),
+            status_text=reply.reason,
+            raw_body=reply.body.decode("utf-8", errors="replace"),
         )
 
 
@@ -234,13 +236,11 @@ def header_line(name: str, value: object) -> str:
     return line
 
 
-def exchange(conn: socket.socket, method: str, request: bytes) -> tuple[http.client.HTTPResponse, bytes]:
+def exchange(conn: socket.socket, method: str, request: bytes) -> HTTPReply:
     """Send ``request`` on ``conn`` and read the whole answer; on failure, close ``conn``."""
     try:
         conn.sendall(request)
-        reply = http.client.HTTPResponse(conn, method=method)  # type: ignore[arg-type]
-        reply.begin()
-        raw = reply.read()
+        reply = read_response(conn.recv, method)
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         if isinstance(exc, TimeoutError):
@@ -248,9 +248,13 @@ def exchange(conn: socket.socket, method: str, request: bytes) -> tuple[http.cli
         if isinstance(exc, STALE_CONNECTION):
             raise ConnectionClosed(f"connection closed by the server ({type(exc).__name__})") from exc
         raise ArangoTransportError(f"no usable answer ({type(exc).__name__})") from exc
-    if reply.getheader("Content-Encoding", "").lower() in ("gzip", "deflate"):
-        raw = zlib.decompress(raw, zlib.MAX_WBITS | 32)  # gzip or zlib, detected from the header
-    return reply, raw
+    if reply.headers.get("Content-Encoding", "").lower() in ("gzip", "deflate"):
+        try:  # gzip or zlib, detected from the header
+            return reply._replace(body=zlib.decompress(reply.body, zlib.MAX_WBITS | 32))
+        except zlib.error as exc:
+            conn.close()
+            raise ArangoTransportError(f"no usable answer (a compressed body that does not inflate: {exc})") from exc
+    return reply
 
 
 def request_target(url: str, params: t.Mapping[str, t.Any] | None) -> str:
