@@ -51,6 +51,9 @@ DEFAULTS: dict[str, t.Any] = {
     # verifying the cookie again; and build the URL adapter only for url_for.
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
+    # Drop the traceback of the routing NotFound a Socket.IO request context
+    # keeps, which ties each context into a cycle only the GC can free.
+    "REALTIME_RELEASE_ROUTING_TRACEBACKS": True,
     # Run the connect's session lookup in a short-lived task, so the socket's
     # long-lived reader keeps a shallow stack (about 4 KiB less per socket).
     "REALTIME_SESSION_LOOKUP_IN_TASK": True,

@@ -33,6 +33,18 @@ profile behind them is in ``bench/`` and the project notes.
     that outcome and builds the real adapter only when a handler needs it
     (``url_for``), so ``url_for`` keeps working without ``SERVER_NAME``.
 
+``REALTIME_RELEASE_ROUTING_TRACEBACKS`` (default on)
+    Flask keeps the ``NotFound`` that routing ``/socket.io/`` raises in
+    ``request.routing_exception``; its traceback holds the frame that caught
+    it, and that frame holds the request context, which holds the request:
+    a reference cycle of about 50 objects for every Socket.IO request context
+    (a connect, a disconnect, each event of a Flask-SocketIO handler), which
+    only the cyclic garbage collector can free, after it has walked them
+    through its generations. :func:`release_routing_traceback`, a
+    ``teardown_request`` function, drops that traceback when the context
+    ends, so reference counting frees the context at once. Nothing reads it
+    after teardown; HTTP requests are left alone.
+
 ``REALTIME_SESSION_LOOKUP_IN_TASK`` (default on)
     Engine.IO runs the connect handler on the greenlet that then reads the
     socket for as long as it lives. The session lookup (python-arango, the
@@ -69,7 +81,7 @@ import logging
 import typing as t
 from collections.abc import Callable, Mapping
 
-from flask import Flask
+from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.exceptions import NotFound
@@ -86,6 +98,7 @@ DEFAULTS: dict[str, bool] = {
     "REALTIME_WEBSOCKET_COMPRESSION": False,
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
+    "REALTIME_RELEASE_ROUTING_TRACEBACKS": True,
     "REALTIME_SESSION_LOOKUP_IN_TASK": True,
     "REALTIME_GC_FREEZE": True,
 }
@@ -113,6 +126,9 @@ def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list
     if config.get("REALTIME_LAZY_URL_ADAPTER", DEFAULTS["REALTIME_LAZY_URL_ADAPTER"]):
         if install_lazy_url_adapters(app, path):
             installed.append("REALTIME_LAZY_URL_ADAPTER")
+    if config.get("REALTIME_RELEASE_ROUTING_TRACEBACKS", DEFAULTS["REALTIME_RELEASE_ROUTING_TRACEBACKS"]):
+        install_routing_traceback_release(app, path)
+        installed.append("REALTIME_RELEASE_ROUTING_TRACEBACKS")
     logger.debug("Performance options in use: %s", ", ".join(installed) or "none")
     return installed
 
@@ -145,6 +161,30 @@ def freeze_startup_heap(apps: t.Iterable[Flask]) -> bool:
         "Garbage collector: %d start-up objects frozen out of its walks (REALTIME_GC_FREEZE)", gc.get_freeze_count()
     )
     return True
+
+
+# -- routing tracebacks -----------------------------------------------------------
+
+
+class RoutingTracebackRelease:
+    """``teardown_request`` function: a Socket.IO request context's routing exception loses its traceback.
+
+    See ``REALTIME_RELEASE_ROUTING_TRACEBACKS`` in the module docstring: the
+    traceback is what ties the request context into a reference cycle.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, exc: BaseException | None = None) -> None:
+        routing = request.routing_exception
+        if routing is not None and is_socketio_request(request.environ, self.path):
+            routing.__traceback__ = None
+
+
+def install_routing_traceback_release(app: Flask, path: str) -> None:
+    if not any(isinstance(f, RoutingTracebackRelease) for f in app.teardown_request_funcs.get(None, [])):
+        app.teardown_request(RoutingTracebackRelease(path))
 
 
 # -- the session lookup ---------------------------------------------------------

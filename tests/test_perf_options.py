@@ -287,6 +287,48 @@ def test_http_routing_is_untouched():
     assert http.get("/no-such-page").status_code == 404
 
 
+@pytest.mark.parametrize("release", [True, False])
+def test_event_request_contexts_are_freed_without_the_garbage_collector(release):
+    import gc
+    import weakref
+
+    app, socketio = bare_app(REALTIME_RELEASE_ROUTING_TRACEBACKS=release)
+    requests_seen: list[weakref.ref] = []
+
+    @socketio.on("capture")
+    def capture(_data=None) -> None:
+        assert isinstance(request.routing_exception, NotFound)  # still there while the handler runs
+        requests_seen.append(weakref.ref(request._get_current_object()))
+
+    client = connected_client(app, socketio)
+    gc.collect()
+    gc.disable()
+    try:
+        client.emit("capture")
+        assert len(requests_seen) == 1
+        # With the option, reference counting frees the event's request at
+        # once; without it, a cycle through the NotFound's traceback keeps it
+        # until the cyclic collector runs.
+        assert (requests_seen[0]() is None) is release
+        gc.collect()
+        assert requests_seen[0]() is None
+    finally:
+        gc.enable()
+        client.disconnect()
+
+
+def test_http_requests_keep_their_routing_tracebacks():
+    app, _ = bare_app()
+    seen = []
+
+    @app.teardown_request
+    def look(exc=None) -> None:
+        seen.append(request.routing_exception and request.routing_exception.__traceback__)
+
+    assert app.test_client().get("/no-such-page").status_code == 404
+    assert seen and seen[0] is not None
+
+
 def test_lazy_adapter_can_be_switched_off():
     app, _ = bare_app(REALTIME_LAZY_URL_ADAPTER=False)
     assert not isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
@@ -296,6 +338,7 @@ def test_reference_app_installs_every_option_by_default(make_app):
     app = make_app()
     assert isinstance(app.session_interface, perf.SocketSessionInterface)
     assert isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
+    assert any(isinstance(f, perf.RoutingTracebackRelease) for f in app.teardown_request_funcs[None])
     assert app.config["REALTIME_WEBSOCKET_COMPRESSION"] is False
 
 
