@@ -47,6 +47,10 @@ DEFAULTS: dict[str, t.Any] = {
     # Performance options (realtime/perf.py, README "Performance"). Accept
     # permessage-deflate on Socket.IO websockets (about 90 KiB more per socket).
     "REALTIME_WEBSOCKET_COMPRESSION": False,
+    # Under gunicorn + eventlet, hand websockets their socket in one shared
+    # wrapper class, not a class engineio defines per request (about 2.5 KiB
+    # per socket).
+    "REALTIME_SHARED_SOCKET_INPUT": True,
     # Socket.IO events reuse the session copy made at connect instead of
     # verifying the cookie again; and build the URL adapter only for url_for.
     "REALTIME_REUSE_SOCKET_SESSION": True,

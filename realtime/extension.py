@@ -129,7 +129,7 @@ class Realtime:
         health.init_app(app, state)
         transport.init_app(app, state)
         logsafe.install()
-        app.wsgi_app = GuardCheck(app.wsgi_app, state)  # type: ignore[method-assign]
+        app.wsgi_app = perf.direct_call(GuardCheck(app.wsgi_app, state))  # type: ignore[method-assign]
         # Performance options (README "Performance"), each switchable by config.
         perf.install(app, socketio, config)
 
@@ -467,7 +467,7 @@ class GuardCheck:
     """
 
     def __init__(self, wsgi_app: t.Any, state: RealtimeState) -> None:
-        self.wsgi_app = wsgi_app
+        self.wsgi_app = perf.direct_call(wsgi_app)
         self.state = state
         self.path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
 

@@ -15,6 +15,18 @@ profile behind them is in ``bench/`` and the project notes.
     socket.io server, whose default is the same. RFC 7692 makes the extension
     optional; clients fall back without noticing.
 
+``REALTIME_SHARED_SOCKET_INPUT`` (default on; eventlet only)
+    Under gunicorn, python-engineio's middleware defines a new class for
+    every request, to hand eventlet's websocket code the connection's socket
+    as ``environ["eventlet.input"]``; each websocket's environ keeps that
+    class, its methods and their caches alive: about 2.5 KiB per socket.
+    :class:`ShareSocketInput` hands the socket over in an instance of one
+    shared class (:class:`SocketInput`) for Socket.IO websocket upgrades, so
+    engineio has nothing to add. It moves ``environ["gunicorn.socket"]``
+    aside for the few calls in between (engineio keys its class on it), and
+    :func:`restore_gunicorn_socket` puts it back before the websocket starts,
+    so handlers see the same environ.
+
 ``REALTIME_REUSE_SOCKET_SESSION`` (default on)
     Flask opens the session for every request context, and Flask-SocketIO
     builds one per event, so the signed cookie is HMAC-verified on every
@@ -40,7 +52,7 @@ profile behind them is in ``bench/`` and the project notes.
     a reference cycle of about 50 objects for every Socket.IO request context
     (a connect, a disconnect, each event of a Flask-SocketIO handler), which
     only the cyclic garbage collector can free, after it has walked them
-    through its generations. :func:`release_routing_traceback`, a
+    through its generations. :class:`RoutingTracebackRelease`, a
     ``teardown_request`` function, drops that traceback when the context
     ends, so reference counting frees the context at once. Nothing reads it
     after teardown; HTTP requests are left alone.
@@ -68,6 +80,12 @@ profile behind them is in ``bench/`` and the project notes.
     objects that become garbage later are not reclaimed, which is why it
     runs only after start-up.
 
+Independent of the options, this project's WSGI middlewares are installed
+as functions (:func:`direct_call`): a websocket's reader greenlet keeps the
+whole call chain of its upgrade request for the socket's life, and each call
+that goes through an object's ``__call__`` is a C-level call whose stack
+slice the greenlet saves, about 0.8 KiB per socket each.
+
 Not done here, because only an upstream change can do it safely: running the
 ping of each connection from a hub timer instead of a greenlet (engineio),
 fewer wake-ups per broadcast recipient and framing a broadcast once
@@ -78,6 +96,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import types
 import typing as t
 from collections.abc import Callable, Mapping
 
@@ -96,6 +115,7 @@ logger = logging.getLogger(__name__)
 #: The keys :func:`install` reads, with their defaults (mirrored in config.DEFAULTS).
 DEFAULTS: dict[str, bool] = {
     "REALTIME_WEBSOCKET_COMPRESSION": False,
+    "REALTIME_SHARED_SOCKET_INPUT": True,
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
     "REALTIME_RELEASE_ROUTING_TRACEBACKS": True,
@@ -118,8 +138,13 @@ def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list
     path = socketio_path(socketio)
     installed = []
     if not config.get("REALTIME_WEBSOCKET_COMPRESSION", DEFAULTS["REALTIME_WEBSOCKET_COMPRESSION"]):
-        app.wsgi_app = RefuseWebSocketCompression(app.wsgi_app, path)  # type: ignore[method-assign]
+        app.wsgi_app = direct_call(RefuseWebSocketCompression(app.wsgi_app, path))  # type: ignore[method-assign]
         installed.append("REALTIME_WEBSOCKET_COMPRESSION=off")
+    if config.get("REALTIME_SHARED_SOCKET_INPUT", DEFAULTS["REALTIME_SHARED_SOCKET_INPUT"]):
+        # Only eventlet's websocket code reads environ["eventlet.input"].
+        if socketio.async_mode == "eventlet":
+            app.wsgi_app = direct_call(ShareSocketInput(app.wsgi_app, path))  # type: ignore[method-assign]
+            installed.append("REALTIME_SHARED_SOCKET_INPUT")
     if config.get("REALTIME_REUSE_SOCKET_SESSION", DEFAULTS["REALTIME_REUSE_SOCKET_SESSION"]):
         if install_socket_session_interface(app):
             installed.append("REALTIME_REUSE_SOCKET_SESSION")
@@ -142,6 +167,79 @@ def is_socketio_request(environ: Mapping[str, t.Any], path: str) -> bool:
     """Whether ``environ`` is an Engine.IO request (``path`` as from :func:`socketio_path`)."""
     path_info = environ.get("PATH_INFO", "")
     return path_info == path.rstrip("/") or path_info.startswith(path)
+
+
+def direct_call(wsgi_app: t.Any) -> t.Any:
+    """``wsgi_app`` in a form a Python caller calls without a C-level call: its bound ``__call__`` if it is an object.
+
+    CPython 3.11+ runs a call to a Python function or bound method inside the
+    caller's interpreter loop, but calling an object goes through C (its
+    type's call slot). A websocket's reader greenlet keeps every C level of
+    its upgrade request's call chain on its saved stack for the socket's
+    life, about 0.8 KiB each; the call itself behaves the same either way.
+    """
+    if isinstance(wsgi_app, types.FunctionType | types.MethodType):
+        return wsgi_app
+    call = getattr(type(wsgi_app), "__call__", None)  # noqa: B004 - the class's method, not whether it is callable
+    if isinstance(call, types.FunctionType):
+        return wsgi_app.__call__
+    return wsgi_app
+
+
+def is_websocket_upgrade(environ: Mapping[str, t.Any]) -> bool:
+    return str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket"
+
+
+# -- the socket handed to eventlet ----------------------------------------------
+
+GUNICORN_SOCKET = "gunicorn.socket"
+EVENTLET_INPUT = "eventlet.input"
+
+
+class SocketInput:
+    """``environ["eventlet.input"]`` for a websocket under gunicorn: what eventlet's websocket code asks of it."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, socket: t.Any) -> None:
+        self.socket = socket
+
+    def get_socket(self) -> t.Any:
+        return self.socket
+
+
+class ShareSocketInput:
+    """WSGI middleware: Socket.IO websocket upgrades under gunicorn carry their socket in a :class:`SocketInput`.
+
+    See ``REALTIME_SHARED_SOCKET_INPUT`` in the module docstring. Requests
+    that are not Socket.IO websocket upgrades, and environs that already have
+    ``eventlet.input`` (eventlet's own server), pass unchanged.
+    """
+
+    def __init__(self, wsgi_app: WSGIApp, path: str = "/socket.io/") -> None:
+        self.wsgi_app = direct_call(wsgi_app)
+        self.path = path
+
+    def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Iterable[bytes]:
+        sock = environ.get(GUNICORN_SOCKET)
+        if (
+            sock is not None
+            and EVENTLET_INPUT not in environ
+            and is_websocket_upgrade(environ)
+            and is_socketio_request(environ, self.path)
+        ):
+            environ[EVENTLET_INPUT] = SocketInput(sock)
+            # python-engineio adds its own per-request class whenever this key
+            # is present; restore_gunicorn_socket() puts it back.
+            del environ[GUNICORN_SOCKET]
+        return self.wsgi_app(environ, start_response)
+
+
+def restore_gunicorn_socket(environ: dict[str, t.Any]) -> None:
+    """Put back the ``gunicorn.socket`` that :class:`ShareSocketInput` moved aside, if it did."""
+    handed_over = environ.get(EVENTLET_INPUT)
+    if isinstance(handed_over, SocketInput):
+        environ.setdefault(GUNICORN_SOCKET, handed_over.socket)
 
 
 # -- the garbage collector -------------------------------------------------------
@@ -235,7 +333,7 @@ class RefuseWebSocketCompression:
     """
 
     def __init__(self, wsgi_app: WSGIApp, path: str = "/socket.io/") -> None:
-        self.wsgi_app = wsgi_app
+        self.wsgi_app = direct_call(wsgi_app)
         self.path = path
 
     def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Iterable[bytes]:

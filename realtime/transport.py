@@ -33,6 +33,8 @@ from urllib.parse import parse_qs
 
 from engineio import packet, payload
 
+from . import perf
+
 if t.TYPE_CHECKING:
     from flask import Flask
 
@@ -68,10 +70,20 @@ class CheckedWebSocket:
 
 
 def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-    """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`."""
+    """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`.
+
+    The WSGI app it returns also puts back ``gunicorn.socket`` in the environ
+    if :class:`~realtime.perf.ShareSocketInput` moved it aside.
+    """
 
     def make(handler: t.Callable[[t.Any], t.Any], server: t.Any) -> t.Any:
-        return factory(lambda ws: handler(CheckedWebSocket(ws)), server)
+        websocket_app = perf.direct_call(factory(lambda ws: handler(CheckedWebSocket(ws)), server))
+
+        def serve(environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+            perf.restore_gunicorn_socket(environ)
+            return websocket_app(environ, start_response)
+
+        return serve
 
     make.wrapped = factory  # type: ignore[attr-defined]
     return make
@@ -81,7 +93,7 @@ def init_app(app: Flask, state: RealtimeState) -> None:
     """Check long-polling POSTs before Engine.IO does, and wrap its websockets."""
     eio = state.socketio.server.eio
     path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
-    app.wsgi_app = PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size))  # type: ignore[method-assign]
+    app.wsgi_app = perf.direct_call(PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size)))  # type: ignore[method-assign]
 
     drivers = getattr(eio, "_async", None)
     if not isinstance(drivers, dict) or "websocket" not in drivers:
@@ -117,7 +129,7 @@ class PollingBodyCheck:
     """WSGI middleware in front of Engine.IO: refuses the long-polling POSTs that would hang it."""
 
     def __init__(self, wsgi_app: t.Any, path: str, max_bytes: int) -> None:
-        self.wsgi_app = wsgi_app
+        self.wsgi_app = perf.direct_call(wsgi_app)
         self.path = path
         self.max_bytes = max_bytes
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import time
 
 import pytest
 from flask import Flask, request, session, url_for
@@ -329,6 +330,72 @@ def test_http_requests_keep_their_routing_tracebacks():
     assert seen and seen[0] is not None
 
 
+# -- calls without C levels, the shared socket input ---------------------------------
+
+
+def test_direct_call_gives_objects_as_bound_methods_and_leaves_functions():
+    app, _ = bare_app()
+    assert perf.direct_call(app) == app.__call__
+    assert perf.direct_call(app.wsgi_app) is app.wsgi_app
+
+    def plain(environ, start_response):
+        return []
+
+    assert perf.direct_call(plain) is plain
+    builtin = len  # no Python __call__ to bind: left as it is
+    assert perf.direct_call(builtin) is builtin
+
+
+def _upgrade_environ(path: str = "/socket.io/", **extra) -> dict:
+    return {
+        "PATH_INFO": path,
+        "QUERY_STRING": "EIO=4&transport=websocket",
+        "HTTP_UPGRADE": "websocket",
+        "gunicorn.socket": object(),
+        **extra,
+    }
+
+
+def test_shared_socket_input_hands_over_the_socket_and_puts_it_back():
+    seen = {}
+
+    def inner(environ, start_response):
+        seen.update(environ)
+        return []
+
+    middleware = perf.ShareSocketInput(inner, "/socket.io/")
+    environ = _upgrade_environ()
+    sock = environ["gunicorn.socket"]
+    middleware(environ, None)
+    assert "gunicorn.socket" not in seen  # what engineio keys its per-request class on
+    assert isinstance(seen["eventlet.input"], perf.SocketInput) and seen["eventlet.input"].get_socket() is sock
+    perf.restore_gunicorn_socket(environ)
+    assert environ["gunicorn.socket"] is sock
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        _upgrade_environ(HTTP_UPGRADE=""),  # long-polling
+        _upgrade_environ(path="/chat"),  # not Socket.IO
+        _upgrade_environ(**{"eventlet.input": "eventlet's own"}),  # eventlet.wsgi, not gunicorn
+        {"PATH_INFO": "/socket.io/", "HTTP_UPGRADE": "websocket"},  # no gunicorn socket
+    ],
+)
+def test_shared_socket_input_leaves_other_requests_alone(environ):
+    before = dict(environ)
+    perf.ShareSocketInput(lambda environ, start_response: [], "/socket.io/")(environ, None)
+    assert environ == before
+    perf.restore_gunicorn_socket(environ)
+    assert environ == before
+
+
+def test_shared_socket_input_is_only_for_eventlet():
+    app, socketio = bare_app()  # threading mode
+    assert socketio.async_mode == "threading"
+    assert "REALTIME_SHARED_SOCKET_INPUT" not in perf.install(app, socketio, app.config)
+
+
 def test_lazy_adapter_can_be_switched_off():
     app, _ = bare_app(REALTIME_LAZY_URL_ADAPTER=False)
     assert not isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
@@ -439,3 +506,30 @@ def test_the_procfile_worker_freezes_after_loading_the_app(e2e_env, setting, fro
     with running(env) as proc:
         assert proc.url
     assert ("start-up objects frozen out of its walks" in proc.output()) is frozen
+
+
+@pytest.mark.parametrize(
+    ("setting", "input_class"), [(None, "SocketInput"), ("false", "WSGIApp.__call__.<locals>.Input")]
+)
+def test_procfile_worker_handlers_see_the_same_environ_with_the_shared_input(e2e_env, setting, input_class):
+    from tests.support.live import live_command, login
+    from tests.support.procs import AppProcess, connect, hang_up
+
+    env = e2e_env() if setting is None else e2e_env(REALTIME_SHARED_SOCKET_INPUT=setting)
+    with AppProcess(env, command=live_command()) as proc:
+        cookie = {"Cookie": f"session={login(proc).cookie}"}
+        for transports in (["websocket"], ["polling", "websocket"]):
+            client = connect(proc.url, headers=cookie, transports=transports)
+            try:
+                deadline = time.monotonic() + 5
+                while client.transport() != "websocket" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert client.transport() == "websocket"
+                facts = client.call("_test_environ", timeout=5)
+            finally:
+                hang_up(client)
+            # Handlers see gunicorn's socket under both keys, as without the option.
+            assert facts["gunicorn_socket"] and facts["same_socket"], (transports, facts)
+            if transports == ["websocket"]:
+                # The environ of a websocket from the start no longer keeps a class of its own.
+                assert facts["eventlet_input"] == input_class

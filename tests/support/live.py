@@ -233,3 +233,16 @@ def add_test_routes(app: Flask) -> None:
         return jsonify(ok=True)
 
     app.register_blueprint(bp)
+
+    socketio = get_state(app).socketio
+
+    @socketio.on("_test_environ")
+    def environ_facts(_data: t.Any = None) -> dict[str, t.Any]:
+        """What this socket's handlers see of the handshake environ."""
+        handed_over = request.environ.get("eventlet.input")
+        return {
+            "gunicorn_socket": request.environ.get("gunicorn.socket") is not None,
+            "eventlet_input": type(handed_over).__qualname__ if handed_over is not None else None,
+            "same_socket": handed_over is not None
+            and handed_over.get_socket() is request.environ.get("gunicorn.socket"),
+        }
