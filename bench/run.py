@@ -53,6 +53,7 @@ from bench.servers import (
     start_gunicorn,
     start_peer,
 )
+from bench.sessions import issue_sessions
 
 RESULTS_DIR = ROOT / "bench" / "results"
 ALL_TARGETS = ("app", "baseline", "tuned", "peer")
@@ -79,6 +80,8 @@ class Context:
     secret_key: str
     progress: Progress
     target_names: tuple[str, ...]
+    #: A cookie per socket (bench.sessions), written after the first login.
+    cookie_file: Path | None = None
 
 
 def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
@@ -125,9 +128,14 @@ def _start_targets(ctx: Context, cookie: str | None, suffix: str = "") -> dict[s
             ctx.progress(f"{name} listening on {url} (pid {process.pid})")
             if name == "app" and cookie is None:
                 cookie = login(url)
-                ctx.progress("logged in through the app's /login form; sockets share that cookie")
+                ctx.progress("logged in through the app's /login form")
+            if cookie is not None and ctx.cookie_file is None:
+                count = ctx.sizes.sessions
+                ctx.cookie_file = issue_sessions(cookie, count, ctx.secret_key, ctx.arango, ctx.log_dir / "cookies.txt")
+                ctx.progress(f"{count:,} sessions of the benchmark user issued: no two sockets of a step share one")
         for target in started.values():
             target.cookie = cookie or ""
+            target.cookie_file = ctx.cookie_file
     except BaseException:
         _stop_targets(started)
         raise
@@ -341,6 +349,8 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             "machine": machine_info(),
             "sizes": dataclasses.asdict(sizes),
             "targets": list(names),
+            # Logged-in sessions the sockets used, one per socket of a step.
+            "sessions": len(ctx.cookie_file.read_text().split()) if ctx.cookie_file else 1,
             "rows": [row.as_dict() for row in rows],
             "table": table,
             "runs": runs,

@@ -53,6 +53,12 @@ class Sizes:
     idle_concurrency: int = 20
     #: Upper bound for opening one idle stage, in seconds.
     idle_deadline: float = 1800
+
+    @property
+    def sessions(self) -> int:
+        """Logged-in sessions the benchmark needs so that no two sockets of a step share one."""
+        return max(*self.idle_stages, self.connect_n, self.upgrade_n, self.echo_clients, self.fanout_clients)
+
     #: Load generator processes per throughput step: one node process is one
     #: event loop, and on the fastest steps a single one was the bottleneck.
     generators: int = 2
@@ -95,6 +101,7 @@ def _spec(target: Target, mode: str, sizes: Sizes, **fields: t.Any) -> dict[str,
         "label": target.name,
         "url": target.url,
         "cookie": target.cookie,
+        "cookieFile": str(target.cookie_file) if target.cookie_file else None,
         "concurrency": sizes.connect_concurrency,
         "deadlineSeconds": sizes.step_deadline,
         **fields,
@@ -115,6 +122,9 @@ def _split(spec: dict[str, t.Any], sizes: Sizes, field: str) -> list[dict[str, t
             "label": f"{spec['label']}-{index + 1}",
             field: _share(spec[field], parts, index),
             "concurrency": max(1, _share(spec["concurrency"], parts, index)),
+            # Each process starts at its own place in the cookie file, so no
+            # two sockets of a step share a session.
+            "cookieOffset": sum(_share(spec[field], parts, before) for before in range(index)),
         }
         for index in range(parts)
     ]
@@ -228,7 +238,7 @@ def connect(
     if kind == "upgrade":
         fields.update(expect="upgrade", transports=["polling", "websocket"])
     elif kind == "refused":
-        fields.update(expect="refused", cookie="")
+        fields.update(expect="refused", cookie="", cookieFile=None)
     spec = _spec(target, "connect", sizes, **fields)
     with LoadGenerators(_split(spec, sizes, "n"), log_dir) as gens:
         meter = StepMeter(target, arango, gens.pids)

@@ -45,12 +45,15 @@ class Target:
     #: ``app``, ``baseline`` or ``peer``.
     name: str
     url: str
-    #: ``Cookie`` header value for authenticated sockets.
+    #: ``Cookie`` header value of the benchmark's login.
     cookie: str
     process: ManagedProcess
     tree: ProcessTree
     #: Whether connects cost ArangoDB requests worth counting.
     uses_arango: bool
+    #: One ``Cookie`` header value per line, a session of its own for each
+    #: socket (``bench.sessions``); without it, every socket sends ``cookie``.
+    cookie_file: Path | None = None
 
 
 def node_executable() -> str | None:

@@ -75,6 +75,8 @@ def test_json_has_every_metric_for_every_target(quick_run):
             assert value is not None, f"{key} missing for {target}"
             assert value["minimum"] <= value["median"] <= value["maximum"]
     assert document["targets"] == list(TARGETS)
+    # Each socket of a step logs in with a session of its own, as browsers would.
+    assert document["sessions"] == QUICK.sessions
     assert document["machine"]["versions"]["flask-socketio"]
     assert document["table"].startswith("| metric")
 

@@ -46,6 +46,19 @@ const readline = require("node:readline");
 const { performance } = require("node:perf_hooks");
 
 const spec = JSON.parse(process.argv[2] || "{}");
+
+// A session per socket: spec.cookieFile has one Cookie header value per line,
+// and each socket this process opens takes the next one from spec.cookieOffset
+// on (the harness gives each process its own range). Without it, every socket
+// sends spec.cookie.
+const cookies = spec.cookieFile
+  ? require("node:fs").readFileSync(spec.cookieFile, "utf8").split("\n").filter(Boolean)
+  : null;
+let nextCookie = spec.cookieOffset || 0;
+
+function takeCookie() {
+  return cookies && cookies.length ? cookies[nextCookie++ % cookies.length] : spec.cookie;
+}
 const DEFAULT_TIMEOUT_MS = 20000;
 // How long a fan-out receiver waits for "stop" after the sender's last round could end.
 const STOP_GRACE_MS = 30000;
@@ -158,7 +171,8 @@ function countInto(map, key) {
  */
 function openSocket({ waitUpgrade = false } = {}) {
   const started = process.hrtime.bigint();
-  const headers = spec.cookie ? { Cookie: spec.cookie } : {};
+  const cookie = takeCookie();
+  const headers = cookie ? { Cookie: cookie } : {};
   const socket = io(spec.url, {
     transports: spec.transports || ["websocket"],
     forceNew: true,
