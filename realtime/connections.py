@@ -8,12 +8,15 @@ revocation, expiry and handlers need no database request.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 #: A socket, as python-socketio addresses it: (sid, namespace).
 SocketRef = tuple[str, str]
+#: The sockets of one session or user in an index: the socket itself when it
+#: is the only one (nearly always, for a session), else a set. A set per key
+#: would cost every socket about 0.4 KiB more.
+Refs = SocketRef | set[SocketRef]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +32,14 @@ class Connections:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._identities: dict[SocketRef, Identity] = {}
-        self._by_session: defaultdict[str, set[SocketRef]] = defaultdict(set)
-        self._by_user: defaultdict[str, set[SocketRef]] = defaultdict(set)
+        self._by_session: dict[str, Refs] = {}
+        self._by_user: dict[str, Refs] = {}
 
     def add(self, ref: SocketRef, identity: Identity) -> None:
         with self._lock:
             self._identities[ref] = identity
-            self._by_session[identity.session_id].add(ref)
-            self._by_user[identity.uid].add(ref)
+            _index_add(self._by_session, identity.session_id, ref)
+            _index_add(self._by_user, identity.uid, ref)
 
     def remove(self, ref: SocketRef) -> Identity | None:
         with self._lock:
@@ -57,11 +60,11 @@ class Connections:
 
     def of_session(self, session_id: str) -> list[SocketRef]:
         with self._lock:
-            return list(self._by_session.get(session_id, ()))
+            return _index_refs(self._by_session, session_id)
 
     def of_user(self, uid: str) -> list[SocketRef]:
         with self._lock:
-            return list(self._by_user.get(uid, ()))
+            return _index_refs(self._by_user, uid)
 
     def session_ids(self) -> set[str]:
         with self._lock:
@@ -75,9 +78,30 @@ class Connections:
         return len(self._identities)
 
 
-def _discard(index: defaultdict[str, set[SocketRef]], key: str, ref: SocketRef) -> None:
-    refs = index.get(key)
-    if refs is not None:
-        refs.discard(ref)
-        if not refs:
+def _index_add(index: dict[str, Refs], key: str, ref: SocketRef) -> None:
+    current = index.get(key)
+    if current is None:
+        index[key] = ref
+    elif isinstance(current, set):
+        current.add(ref)
+    elif current != ref:
+        index[key] = {current, ref}
+
+
+def _discard(index: dict[str, Refs], key: str, ref: SocketRef) -> None:
+    current = index.get(key)
+    if isinstance(current, set):
+        current.discard(ref)
+        if len(current) == 1:
+            index[key] = next(iter(current))
+        elif not current:
             del index[key]
+    elif current == ref:
+        del index[key]
+
+
+def _index_refs(index: dict[str, Refs], key: str) -> list[SocketRef]:
+    current = index.get(key)
+    if current is None:
+        return []
+    return list(current) if isinstance(current, set) else [current]
