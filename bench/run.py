@@ -132,7 +132,7 @@ def _start_targets(ctx: Context, cookie: str | None, suffix: str = "") -> dict[s
             if cookie is not None and ctx.cookie_file is None:
                 count = ctx.sizes.sessions
                 ctx.cookie_file = issue_sessions(cookie, count, ctx.secret_key, ctx.arango, ctx.log_dir / "cookies.txt")
-                ctx.progress(f"{count:,} sessions of the benchmark user issued: no two sockets of a step share one")
+                ctx.progress(f"{count:,} logged-in sessions issued, each of its own user: one per socket of a step")
         for target in started.values():
             target.cookie = cookie or ""
             target.cookie_file = ctx.cookie_file
