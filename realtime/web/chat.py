@@ -2,6 +2,9 @@
 
 Presence comes from server-side room membership: who is online in a
 conversation is the set of users with a socket in its room on this instance.
+A joining socket gets the list in its ack; the room hears of changes at most
+once per :data:`PRESENCE_COALESCE_SECONDS`, as one update for all the joins
+and leaves of that moment.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import secrets
 import time
 import typing as t
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import SocketIO, leave_room
 
 from ..connections import Identity
@@ -19,6 +22,12 @@ from ..extension import Realtime, get_state
 from .protocol import ProtocolError, conversation_from, message_from, room_of
 
 Ack = dict[str, t.Any]
+
+#: Joins and leaves within this many seconds reach a conversation as one
+#: presence update. Announcing each at once, N users joining together (a
+#: class starting, a reconnect wave after a deploy) would cost N updates of
+#: up to N deliveries each, every one carrying the whole online list.
+PRESENCE_COALESCE_SECONDS = 0.2
 
 
 def online_in(socketio: SocketIO, conversation: str, namespace: str = "/") -> list[str]:
@@ -46,7 +55,10 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
     #: of sockets.
     joined: dict[tuple[str, str], set[str]] = {}
 
-    def announce(conversation: str) -> list[str]:
+    #: Conversations with an update on its way.
+    pending: set[str] = set()
+
+    def announce(conversation: str) -> None:
         online = online_in(socketio, conversation)
         if announced.get(conversation, []) != online:
             if online:
@@ -54,7 +66,18 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
             else:
                 announced.pop(conversation, None)
             socketio.emit("presence", {"conversation": conversation, "online": online}, to=room_of(conversation))
-        return online
+
+    def announce_soon(conversation: str) -> None:
+        if conversation in pending:
+            return  # the update on its way will carry this change too
+        pending.add(conversation)
+        socketio.start_background_task(announce_later, current_app._get_current_object(), conversation)
+
+    def announce_later(app: t.Any, conversation: str) -> None:
+        socketio.sleep(PRESENCE_COALESCE_SECONDS)
+        pending.discard(conversation)
+        with app.app_context():
+            announce(conversation)
 
     # Identity handlers (realtime.on): the socket and its user, no per-event
     # request context; see realtime/events.py.
@@ -67,7 +90,8 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
             return exc.ack()
         socket.join(room_of(conversation))
         joined.setdefault((socket.sid, socket.namespace), set()).add(conversation)
-        return {"ok": True, "conversation": conversation, "online": announce(conversation)}
+        announce_soon(conversation)
+        return {"ok": True, "conversation": conversation, "online": online_in(socketio, conversation)}
 
     @realtime.on("leave")
     def on_leave(socket: Socket, payload: object = None) -> Ack:
@@ -81,7 +105,7 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         conversations.discard(conversation)
         if not conversations:
             joined.pop(ref, None)
-        announce(conversation)
+        announce_soon(conversation)
         return {"ok": True, "conversation": conversation}
 
     @realtime.on("message")
@@ -113,4 +137,4 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         ref = (request.sid, request.namespace)  # type: ignore[attr-defined]
         for conversation in sorted(joined.pop(ref, ())):
             leave_room(room_of(conversation))
-            announce(conversation)
+            announce_soon(conversation)
