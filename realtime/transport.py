@@ -69,21 +69,34 @@ class CheckedWebSocket:
         return None
 
 
-def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
-    """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`.
+class CheckedWebSocketApp:
+    """Engine.IO's websocket WSGI app for one connection, handing its handler a :class:`CheckedWebSocket`.
 
-    The WSGI app it returns also puts back ``gunicorn.socket`` in the environ
-    if :class:`~realtime.perf.ShareSocketInput` moved it aside.
+    One small object per connection, whose bound methods engineio and
+    eventlet call (a bound method call stays in the interpreter loop; see
+    :func:`realtime.perf.direct_call`). It also puts back ``gunicorn.socket``
+    in the environ if :class:`~realtime.perf.ShareSocketInput` moved it aside.
     """
 
+    __slots__ = ("handler", "websocket_app")
+
+    def __init__(self, factory: t.Callable[..., t.Any], handler: t.Callable[[t.Any], t.Any], server: t.Any) -> None:
+        self.handler = handler
+        self.websocket_app = perf.direct_call(factory(self.handle, server))
+
+    def handle(self, ws: t.Any) -> t.Any:
+        return self.handler(CheckedWebSocket(ws))
+
+    def serve(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+        perf.restore_gunicorn_socket(environ)
+        return self.websocket_app(environ, start_response)
+
+
+def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`."""
+
     def make(handler: t.Callable[[t.Any], t.Any], server: t.Any) -> t.Any:
-        websocket_app = perf.direct_call(factory(lambda ws: handler(CheckedWebSocket(ws)), server))
-
-        def serve(environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
-            perf.restore_gunicorn_socket(environ)
-            return websocket_app(environ, start_response)
-
-        return serve
+        return CheckedWebSocketApp(factory, handler, server).serve
 
     make.wrapped = factory  # type: ignore[attr-defined]
     return make
