@@ -482,7 +482,7 @@ class GuardCheck:
     def __init__(self, wsgi_app: t.Any, state: RealtimeState) -> None:
         self.wsgi_app = perf.direct_call(wsgi_app)
         self.state = state
-        self.path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
+        self.path = perf.socketio_path(state.socketio).rstrip("/")
 
     def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
         if environ.get("PATH_INFO", "").startswith(self.path):

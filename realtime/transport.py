@@ -105,7 +105,7 @@ def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[...
 def init_app(app: Flask, state: RealtimeState) -> None:
     """Check long-polling POSTs before Engine.IO does, and wrap its websockets."""
     eio = state.socketio.server.eio
-    path = "/" + state.socketio.server_options.get("socketio_path", "socket.io").strip("/")
+    path = perf.socketio_path(state.socketio).rstrip("/")
     app.wsgi_app = perf.direct_call(PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size)))  # type: ignore[method-assign]
 
     drivers = getattr(eio, "_async", None)

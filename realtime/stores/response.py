@@ -1,8 +1,8 @@
 """Read one HTTP/1.1 response from a socket, for the lean ArangoDB client.
 
 ``http.client.HTTPResponse`` parses headers with the ``email`` package and
-wraps each socket in a new buffered file: about 50 µs per ArangoDB answer,
-a tenth of a connect's CPU, to read a dozen header lines. :func:`read_response`
+wraps each socket in a new buffered file: about 50 µs per ArangoDB answer
+(in-process), to read a dozen header lines. :func:`read_response`
 reads the same responses straight from ``recv`` into one buffer.
 
 It reads what an HTTP/1.1 server may send: interim ``1xx`` answers (skipped),

@@ -13,7 +13,7 @@ import secrets
 import time
 import typing as t
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask_socketio import SocketIO, leave_room
 
 from ..connections import Identity
@@ -73,7 +73,7 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
         pending.add(conversation)
         socketio.start_background_task(announce_later, current_app._get_current_object(), conversation)
 
-    def announce_later(app: t.Any, conversation: str) -> None:
+    def announce_later(app: Flask, conversation: str) -> None:
         socketio.sleep(PRESENCE_COALESCE_SECONDS)
         pending.discard(conversation)
         with app.app_context():
