@@ -29,10 +29,11 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SessionMixin
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, events, health, logsafe, origins, perf, ratelimit, signals, transport
+from . import auth, csrf, events, health, logsafe, origins, perf, ratelimit, rooms, signals, transport
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
+from .rooms import session_room, user_room
 from .sessions import SessionRecord, SessionStore, is_valid_session_id
 from .stores import build_store
 
@@ -64,6 +65,9 @@ class RealtimeState:
     #: Checks run on the handshake environ before the session is looked up
     #: (origin, rate limit); each raises AuthError to refuse without a store request.
     gates: list[Callable[[t.Mapping[str, t.Any]], None]] = field(default_factory=list)
+    #: Whether the client manager answers the user:/session: rooms from
+    #: ``connections`` (REALTIME_REGISTRY_ROOMS), so sockets need not join them.
+    registry_rooms: bool = False
 
 
 def get_state(app: Flask | None = None) -> RealtimeState:
@@ -118,6 +122,9 @@ class Realtime:
         app.extensions["realtime"] = state
         if socketio.server is None:
             socketio.init_app(app, **self.socketio_options(config))
+        state.registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"]) and rooms.attach(
+            socketio.server.manager, state.connections
+        )
         self._guard(state, "/")
         self._apps.append(app)
         for event, namespace, handler in self._event_handlers:
@@ -160,8 +167,15 @@ class Realtime:
         }
         from .live.bus import client_manager
 
+        registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"])
         # Built by realtime.live (not message_queue=) for the channel and TLS options.
-        manager = client_manager(config)
+        manager = (
+            client_manager(config, manager_class=rooms.RegistryRoomsRedisManager)
+            if registry_rooms
+            else client_manager(config)
+        )
+        if manager is None and registry_rooms:
+            manager = rooms.RegistryRoomsManager()
         if manager is not None:
             options["client_manager"] = manager
         return options
@@ -264,8 +278,9 @@ class Realtime:
         identity = Identity(uid=t.cast(str, record.uid), session_id=record.sid, expires_at=record.expires_at)
         state.connections.add(ref, identity)
         try:
-            state.socketio.server.enter_room(ref[0], f"user:{identity.uid}", namespace=ref[1])
-            state.socketio.server.enter_room(ref[0], f"session:{identity.session_id}", namespace=ref[1])
+            if not state.registry_rooms:
+                state.socketio.server.enter_room(ref[0], user_room(identity.uid), namespace=ref[1])
+                state.socketio.server.enter_room(ref[0], session_room(identity.session_id), namespace=ref[1])
             for hook in self._connect_hooks:
                 if hook(identity) is False:
                     raise ConnectionRefusedError("Connection rejected by server", {"reason": "rejected"})
@@ -427,12 +442,12 @@ def emit_to_user(uid: str, event: str, data: t.Any = None, *, namespace: str = "
     Works in views, socket handlers and, inside ``app.app_context()``,
     background tasks. Other processes use :class:`realtime.emitter.Emitter`.
     """
-    _emit(f"user:{uid}", event, data, namespace)
+    _emit(user_room(uid), event, data, namespace)
 
 
 def emit_to_session(sid: str, event: str, data: t.Any = None, *, namespace: str = "/") -> None:
     """Send ``event`` to every socket of session ``sid`` (one browser), on every instance."""
-    _emit(f"session:{sid}", event, data, namespace)
+    _emit(session_room(sid), event, data, namespace)
 
 
 def _emit(room: str, event: str, data: t.Any, namespace: str) -> None:

@@ -80,6 +80,13 @@ profile behind them is in ``bench/`` and the project notes.
     objects that become garbage later are not reclaimed, which is why it
     runs only after start-up.
 
+``REALTIME_REGISTRY_ROOMS`` (default on; :mod:`realtime.rooms`)
+    Every socket is addressable as ``user:<uid>`` and ``session:<id>``.
+    python-socketio would keep a ``bidict`` per such room (about 0.5 KiB per
+    socket and room when sessions and users have a socket each), and its
+    disconnect scans every room. The server's client manager answers for
+    those two kinds of room from the registry of live sockets instead.
+
 Independent of the options, this project's WSGI middlewares are installed
 as functions (:func:`direct_call`): a websocket's reader greenlet keeps the
 whole call chain of its upgrade request for the socket's life, and each call

@@ -53,50 +53,61 @@ def is_decodable(frame: object) -> bool:
 
 
 class CheckedWebSocket:
-    """A websocket whose ``wait()`` ends the connection instead of passing on an undecodable frame."""
+    """Engine.IO's websocket app for one connection, and the websocket its handler gets.
 
-    def __init__(self, ws: t.Any) -> None:
-        self._ws = ws
+    Engine.IO's handler receives this object instead of the driver's
+    websocket: :meth:`wait` ends the connection instead of passing on a frame
+    that does not decode; :meth:`send`, :meth:`close` and :attr:`socket` are
+    the driver's. It is one small object per connection because it lives as
+    long as the socket, and it deliberately has no ``__getattr__`` fallback:
+    Engine.IO probes the websocket with ``hasattr`` for attributes the
+    drivers lack, and a Python ``__getattr__`` that raises for those would
+    leave an exception's traceback holding the handler's frame for the
+    socket's life (about 0.3 KiB each). engineio and eventlet call its bound
+    methods, which keeps their calls in the interpreter loop (see
+    :func:`realtime.perf.direct_call`). It also puts back ``gunicorn.socket``
+    in the environ if :class:`~realtime.perf.ShareSocketInput` moved it aside.
+    """
 
-    def __getattr__(self, name: str) -> t.Any:
-        return getattr(self._ws, name)
+    __slots__ = ("handler", "websocket_app", "ws")
+
+    def __init__(self, factory: t.Callable[..., t.Any], handler: t.Callable[[t.Any], t.Any], server: t.Any) -> None:
+        self.handler = handler
+        self.ws: t.Any = None
+        self.websocket_app = perf.direct_call(factory(self.handle, server))
+
+    def serve(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+        perf.restore_gunicorn_socket(environ)
+        return self.websocket_app(environ, start_response)
+
+    def handle(self, ws: t.Any) -> t.Any:
+        self.ws = ws
+        return self.handler(self)
 
     def wait(self) -> t.Any:
-        frame = self._ws.wait()
+        frame = self.ws.wait()
         if frame is None or is_decodable(frame):
             return frame
         logger.info("Closing a websocket: the client sent a frame that is not an Engine.IO packet")
         return None
 
+    def send(self, message: t.Any, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        return self.ws.send(message, *args, **kwargs)
 
-class CheckedWebSocketApp:
-    """Engine.IO's websocket WSGI app for one connection, handing its handler a :class:`CheckedWebSocket`.
+    def close(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        return self.ws.close(*args, **kwargs)
 
-    One small object per connection, whose bound methods engineio and
-    eventlet call (a bound method call stays in the interpreter loop; see
-    :func:`realtime.perf.direct_call`). It also puts back ``gunicorn.socket``
-    in the environ if :class:`~realtime.perf.ShareSocketInput` moved it aside.
-    """
-
-    __slots__ = ("handler", "websocket_app")
-
-    def __init__(self, factory: t.Callable[..., t.Any], handler: t.Callable[[t.Any], t.Any], server: t.Any) -> None:
-        self.handler = handler
-        self.websocket_app = perf.direct_call(factory(self.handle, server))
-
-    def handle(self, ws: t.Any) -> t.Any:
-        return self.handler(CheckedWebSocket(ws))
-
-    def serve(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
-        perf.restore_gunicorn_socket(environ)
-        return self.websocket_app(environ, start_response)
+    @property
+    def socket(self) -> t.Any:
+        """The driver's network socket (eventlet's websocket has one), for Engine.IO's read timeout; else ``None``."""
+        return getattr(self.ws, "socket", None)
 
 
 def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
     """Wrap Engine.IO's websocket factory ``factory(handler, server)`` so handlers get a :class:`CheckedWebSocket`."""
 
     def make(handler: t.Callable[[t.Any], t.Any], server: t.Any) -> t.Any:
-        return CheckedWebSocketApp(factory, handler, server).serve
+        return CheckedWebSocket(factory, handler, server).serve
 
     make.wrapped = factory  # type: ignore[attr-defined]
     return make

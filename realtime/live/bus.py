@@ -75,7 +75,12 @@ def check_socketio_version(installed: str | None = None) -> None:
         )
 
 
-def client_manager(config: Mapping[str, t.Any], *, write_only: bool = False) -> socketio.RedisManager | None:
+def client_manager(
+    config: Mapping[str, t.Any],
+    *,
+    write_only: bool = False,
+    manager_class: type[socketio.RedisManager] = socketio.RedisManager,
+) -> socketio.RedisManager | None:
     """The Socket.IO client manager for the configured queue (``None`` without one).
 
     Built here rather than by ``SocketIO(message_queue=...)``, which can pass
@@ -85,7 +90,7 @@ def client_manager(config: Mapping[str, t.Any], *, write_only: bool = False) -> 
     if settings is None:
         return None
     url, channel, options = settings
-    return socketio.RedisManager(url, channel=channel, write_only=write_only, redis_options=options)
+    return manager_class(url, channel=channel, write_only=write_only, redis_options=options)
 
 
 def connect_redis(url: str, options: Mapping[str, t.Any]) -> redis.Redis:

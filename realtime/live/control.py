@@ -1,7 +1,7 @@
 """The names and messages every process agrees on, without any I/O.
 
-Sockets join two rooms when they connect (``user:<uid>`` and
-``session:<session id>``), so a push reaches them through Flask-SocketIO's own
+Every socket is in two rooms (``user:<uid>`` and ``session:<session id>``,
+see :mod:`realtime.rooms`), so a push reaches it through Flask-SocketIO's own
 message queue from any process. Ending sockets needs more than a push, since
 python-socketio has no room-wide disconnect and rooms are local to each
 process: a small control channel next to the Socket.IO one carries
@@ -16,6 +16,7 @@ import math
 import typing as t
 from dataclasses import dataclass
 
+from ..rooms import session_room, user_room  # noqa: F401 - the room names emitters address
 from ..sessions import is_valid_session_id, normalize_uid
 
 #: Flask-SocketIO's default channel; a raw python-socketio manager defaults to
@@ -29,16 +30,6 @@ VERSION = 1
 LOGOUT, REVOKED, EXPIRED = "logout", "revoked", "expired"
 
 _MAX_REASON = 64
-
-
-def user_room(uid: str) -> str:
-    """The room every socket of user ``uid`` is in (on every namespace it joined)."""
-    return f"user:{uid}"
-
-
-def session_room(session_id: str) -> str:
-    """The room every socket of one session is in."""
-    return f"session:{session_id}"
 
 
 def control_channel(channel: str) -> str:

@@ -1,0 +1,112 @@
+"""The websocket Engine.IO's handler gets (realtime/transport.py), checked in-process against real driver objects.
+
+The end-to-end behaviour (a malformed frame closes the socket cleanly on the
+Procfile's worker) is in tests/test_hardening_input.py; these tests pin what
+the wrapper must be for every socket: the driver's methods and socket, and no
+Python-level exception when Engine.IO probes it for attributes a driver lacks
+(that exception's traceback would keep Engine.IO's handler frame alive for
+the socket's life).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import typing as t
+
+import pytest
+from engineio import packet
+
+from realtime.transport import CheckedWebSocket, checked_websocket_factory
+
+
+class DriverWebSocket:
+    """What eventlet's ``RFC6455WebSocket`` offers Engine.IO: ``wait``, ``send``, ``close`` and ``socket``."""
+
+    def __init__(self, frames: list[t.Any], sock: t.Any = None) -> None:
+        self.frames = list(frames)
+        self.sent: list[tuple[t.Any, ...]] = []
+        self.closed_with: tuple[t.Any, ...] | None = None
+        if sock is not None:
+            self.socket = sock
+
+    def wait(self) -> t.Any:
+        return self.frames.pop(0) if self.frames else None
+
+    def send(self, message: t.Any, *args: t.Any) -> None:
+        self.sent.append((message, *args))
+
+    def close(self, *args: t.Any) -> None:
+        self.closed_with = args
+
+
+def run_through(frames: list[t.Any], sock: t.Any = None) -> tuple[CheckedWebSocket, DriverWebSocket, list[t.Any]]:
+    """Serve one connection through the checked factory; the handler reads frames until ``None``."""
+    received: list[t.Any] = []
+    driver = DriverWebSocket(frames, sock)
+    seen: dict[str, CheckedWebSocket] = {}
+
+    def handler(ws: CheckedWebSocket) -> list[t.Any]:
+        seen["ws"] = ws
+        while (frame := ws.wait()) is not None:
+            received.append(frame)
+        return []
+
+    def factory(wrapped_handler: t.Callable[[t.Any], t.Any], server: object) -> t.Callable[..., t.Any]:
+        # Stands in for the driver's WSGI app: it makes the websocket and calls the handler.
+        return lambda environ, start_response: wrapped_handler(driver)
+
+    serve = checked_websocket_factory(factory)(handler, server=None)
+    assert serve({}, None) == []
+    return seen["ws"], driver, received
+
+
+def test_frames_that_decode_pass_and_the_first_that_does_not_ends_the_connection():
+    good = packet.Packet(packet.MESSAGE, data="2").encode()
+    ws, driver, received = run_through([good, "4hello", "", "never read"])
+    assert received == [good, "4hello"]
+    assert driver.frames == ["never read"]  # reading stopped at the empty frame
+
+
+def test_send_close_and_socket_are_the_drivers():
+    sock = socket.socket()
+    try:
+        ws, driver, _ = run_through([], sock)
+        ws.send("40", 1)
+        ws.close(1000)
+        assert driver.sent == [("40", 1)] and driver.closed_with == (1000,)
+        assert ws.socket is sock
+    finally:
+        sock.close()
+
+
+def test_a_driver_without_a_socket_has_none_for_engineio_to_set_a_timeout_on():
+    ws, _, _ = run_through([])
+    assert ws.socket is None
+    assert not hasattr(ws.socket, "settimeout")
+
+
+def test_engineio_probing_for_missing_attributes_raises_nothing_in_python():
+    ws, _, _ = run_through([], socket.socket())
+    raised: list[str] = []
+
+    def tracer(frame: t.Any, event: str, arg: t.Any) -> t.Any:
+        if event == "exception":
+            raised.append(f"{frame.f_code.co_name}: {arg[0].__name__}")
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        # What python-engineio's websocket handler does before reading.
+        found = [attr for attr in ("_sock", "socket") if hasattr(ws, attr) and hasattr(getattr(ws, attr), "settimeout")]
+    finally:
+        sys.settrace(None)
+        ws.socket.close()
+    assert found == ["socket"]
+    assert raised == []
+
+
+@pytest.mark.parametrize("name", ["_sock", "environ", "anything_else"])
+def test_attributes_engineio_does_not_use_are_not_there(name):
+    ws, _, _ = run_through([])
+    assert not hasattr(ws, name)
