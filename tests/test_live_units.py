@@ -256,3 +256,15 @@ def test_emitter_from_config_reads_the_environment(monkeypatch):
         assert emitter.manager.redis_options == {"ssl_cert_reqs": None}
         assert emitter.bus.channel == "shop:realtime-control"
         assert emitter.store is None
+
+
+def test_expiry_queue_keeps_each_reason_and_replaces_it_on_reschedule():
+    queue = ExpiryQueue()
+    queue.schedule(A, 10.0, "logout")
+    queue.schedule(B, 10.0)
+    queue.schedule(C, 10.0, "revoked")
+    queue.schedule(C, 10.0)  # same deadline, back to the usual reason
+    assert queue.entry(A) == (10.0, "logout") and queue.entry(C) == (10.0, "expired")
+    # Equal deadlines pop in ref order; the replaced entry of C fires once.
+    assert queue.pop_due(10.0) == [(A, "logout"), (B, "expired"), (C, "expired")]
+    assert queue.entry(A) is None and len(queue) == 0

@@ -7,7 +7,6 @@ tests drive them with any clock.
 from __future__ import annotations
 
 import heapq
-import itertools
 import threading
 from collections import OrderedDict
 
@@ -19,22 +18,25 @@ class ExpiryQueue:
     """When each socket must end, and why: one heap for the whole instance.
 
     A timer per socket would cost a greenlet or thread each; the heap costs a
-    tuple. :meth:`cancel` and re-:meth:`schedule` leave stale heap entries
-    behind (removing from the middle of a heap is O(n)); they are skipped when
-    popped and compacted away once they outnumber the live ones.
+    ``(deadline, ref)`` pair, and the live entry is the deadline alone for
+    the usual reason (:data:`EXPIRED`), a ``(deadline, reason)`` pair only
+    for others: this is kept for every socket for its whole life. Equal
+    deadlines pop in the order of their refs. :meth:`cancel` and
+    re-:meth:`schedule` leave stale heap entries behind (removing from the
+    middle of a heap is O(n)); they are skipped when popped and compacted
+    away once they outnumber the live ones.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._heap: list[tuple[float, int, SocketRef]] = []
-        self._entries: dict[SocketRef, tuple[float, str]] = {}
-        self._order = itertools.count()
+        self._heap: list[tuple[float, SocketRef]] = []
+        self._entries: dict[SocketRef, float | tuple[float, str]] = {}
 
     def schedule(self, ref: SocketRef, deadline: float, reason: str = EXPIRED) -> None:
         """End ``ref`` at ``deadline`` with ``reason`` (replacing an earlier schedule)."""
         with self._lock:
-            self._entries[ref] = (deadline, reason)
-            heapq.heappush(self._heap, (deadline, next(self._order), ref))
+            self._entries[ref] = deadline if reason == EXPIRED else (deadline, reason)
+            heapq.heappush(self._heap, (deadline, ref))
             if len(self._heap) > 2 * len(self._entries) + 64:
                 self._compact()
 
@@ -44,15 +46,15 @@ class ExpiryQueue:
 
     def entry(self, ref: SocketRef) -> tuple[float, str] | None:
         """``(deadline, reason)`` scheduled for ``ref``, if any."""
-        return self._entries.get(ref)
+        return _unpack(self._entries.get(ref))
 
     def pop_due(self, now: float) -> list[tuple[SocketRef, str]]:
         """Remove and return ``(ref, reason)`` of every socket due at ``now``, earliest first."""
         due = []
         with self._lock:
             while self._heap and self._heap[0][0] <= now:
-                deadline, _, ref = heapq.heappop(self._heap)
-                entry = self._entries.get(ref)
+                deadline, ref = heapq.heappop(self._heap)
+                entry = _unpack(self._entries.get(ref))
                 if entry is not None and entry[0] == deadline:
                     del self._entries[ref]
                     due.append((ref, entry[1]))
@@ -62,19 +64,29 @@ class ExpiryQueue:
         """The earliest deadline still scheduled, or ``None``."""
         with self._lock:
             while self._heap:
-                deadline, _, ref = self._heap[0]
-                entry = self._entries.get(ref)
+                deadline, ref = self._heap[0]
+                entry = _unpack(self._entries.get(ref))
                 if entry is not None and entry[0] == deadline:
                     return deadline
                 heapq.heappop(self._heap)
             return None
 
     def _compact(self) -> None:
-        self._heap = [(deadline, next(self._order), ref) for ref, (deadline, _) in self._entries.items()]
+        self._heap = [(_deadline(entry), ref) for ref, entry in self._entries.items()]
         heapq.heapify(self._heap)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _unpack(entry: float | tuple[float, str] | None) -> tuple[float, str] | None:
+    if entry is None or isinstance(entry, tuple):
+        return entry
+    return entry, EXPIRED
+
+
+def _deadline(entry: float | tuple[float, str]) -> float:
+    return entry[0] if isinstance(entry, tuple) else entry
 
 
 class RecentlyEnded:
