@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 def is_decodable(frame: object) -> bool:
     """Whether Engine.IO can decode ``frame`` (what its websocket loop would do with it)."""
+    if isinstance(frame, str) and "0" <= frame[:1] <= "9":
+        # Every frame a client sends in normal use: a packet type digit, then
+        # anything (Engine.IO keeps an undecodable rest as text). Decided
+        # without building the packet that Engine.IO builds again next.
+        return True
     try:
         packet.Packet(encoded_packet=frame)
     except (ValueError, IndexError, TypeError):

@@ -9,7 +9,9 @@ import uuid
 import pytest
 from werkzeug.serving import make_server
 
+from realtime.extension import get_state
 from realtime.web import create_app
+from tests.support.live import Clients, add_test_routes
 from tests.support.procs import base_env, free_port, run_flask, run_release
 
 pytest_plugins = ["tests.arangodb.fixtures"]
@@ -77,6 +79,35 @@ def serve():
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def live_app(make_app, arango_config, serve):
+    """Start an app on a fresh ArangoDB database with alice and bob and the test routes; returns (app, server)."""
+    started = []
+
+    def start(**config):
+        app = make_app(**arango_config, **config)
+        with app.app_context():
+            get_state(app).extension.init_db()
+        users = app.extensions["realtime.users"]
+        users.set_password("alice", "alice-pw")
+        users.set_password("bob", "bob-pw")
+        add_test_routes(app)
+        started.append(app)
+        return app, serve(app)
+
+    yield start
+    for app in started:
+        get_state(app).live.stop()
+
+
+@pytest.fixture
+def clients():
+    """Watched python-socketio clients, hung up after the test (tests.support.live.Clients)."""
+    pool = Clients()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.support.live import Clients, live_command, login, queue_env, running, session_info
+from tests.support.live import live_command, login, queue_env, running, session_info
 from tests.support.procs import ROOT, AppProcess, Browser, hang_up, run_flask
 
 #: The spec's bound: logout, revocation and expiry reach every instance within a second.
@@ -38,13 +38,6 @@ def env(request):
 def instances(env):
     with running(env) as (a, b, _):
         yield a, b
-
-
-@pytest.fixture
-def clients():
-    pool = Clients()
-    yield pool
-    pool.close()
 
 
 @pytest.fixture

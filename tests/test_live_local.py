@@ -16,39 +16,11 @@ from realtime import revoke_session, revoke_user
 from realtime.errors import ConfigError
 from realtime.extension import get_state
 from realtime.sessions import SessionStore
-from tests.support.live import Clients, add_test_routes, login, session_info
+from tests.support.live import add_test_routes, login, session_info
 from tests.support.procs import Browser, Refused, connect
 
 #: The spec's bound for ending sockets after logout, revocation or expiry.
 WITHIN = 1.0
-
-
-@pytest.fixture
-def live_app(make_app, arango_config, serve):
-    """Start an app on a fresh ArangoDB database with alice and bob; returns (app, server)."""
-    started = []
-
-    def start(**config):
-        app = make_app(**arango_config, **config)
-        with app.app_context():
-            get_state(app).extension.init_db()
-        users = app.extensions["realtime.users"]
-        users.set_password("alice", "alice-pw")
-        users.set_password("bob", "bob-pw")
-        add_test_routes(app)
-        started.append(app)
-        return app, serve(app)
-
-    yield start
-    for app in started:
-        get_state(app).live.stop()
-
-
-@pytest.fixture
-def clients():
-    pool = Clients()
-    yield pool
-    pool.close()
 
 
 def until(predicate, timeout: float = 10.0, step: float = 0.02) -> bool:

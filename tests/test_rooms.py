@@ -14,14 +14,14 @@ import typing as t
 import pytest
 import socketio as socketio_lib
 from flask import Flask, jsonify, request
-from flask_socketio import SocketIO, join_room, leave_room, rooms
+from flask_socketio import SocketIO, join_room, rooms
 
 from realtime import Realtime, emit_to_user
 from realtime.auth import SESSION_KEY
 from realtime.extension import get_state
 from realtime.rooms import RegistryRooms, is_identity_room, session_room, user_room
 from tests.support.hardening import cookie_signer
-from tests.support.live import Clients, add_test_routes, login, session_info
+from tests.support.live import login, session_info
 from tests.support.procs import Browser, connect, hang_up
 
 #: How long a test waits to be sure an event is *not* delivered.
@@ -34,15 +34,9 @@ def registry(request):
 
 
 @pytest.fixture
-def rooms_app(make_app, arango_config, serve, registry):
-    """The reference app with alice and bob, test routes, and the rooms option as parametrized."""
-    app = make_app(**arango_config, REALTIME_REGISTRY_ROOMS=registry)
-    with app.app_context():
-        get_state(app).extension.init_db()
-    users = app.extensions["realtime.users"]
-    users.set_password("alice", "alice-pw")
-    users.set_password("bob", "bob-pw")
-    add_test_routes(app)
+def rooms_app(live_app, registry):
+    """The reference app with alice, bob and test routes, the rooms option as parametrized; (app, server)."""
+    app, server = live_app(REALTIME_REGISTRY_ROOMS=registry)
     socketio = get_state(app).socketio
 
     @socketio.on("_test_rooms")
@@ -54,26 +48,19 @@ def rooms_app(make_app, arango_config, serve, registry):
         join_room(room)
         return True
 
-    @socketio.on("_test_leave")
-    def leave(room: str) -> bool:
-        leave_room(room)
-        return True
-
     @app.post("/_test/emit")
     def emit_to_rooms() -> t.Any:
         body = request.get_json(force=True)
         socketio.emit("news", body["data"], to=body["to"])
         return jsonify(ok=True)
 
-    yield app, serve(app)
-    get_state(app).live.stop()
+    @app.post("/_test/push-chat")
+    def push_chat() -> t.Any:
+        emit_to_user("alice", "news", "chat only", namespace="/chat")
+        return jsonify(ok=True)
 
-
-@pytest.fixture
-def clients():
-    pool = Clients()
-    yield pool
-    pool.close()
+    socketio.on("ping", namespace="/chat")(lambda *_: "pong")
+    return app, server
 
 
 def news(watched, count: int = 1, timeout: float = 5.0) -> list[t.Any]:
@@ -186,25 +173,12 @@ def test_a_disconnected_socket_is_in_no_room(rooms_app, clients):
     assert not any(is_identity_room(room) for room in manager.get_rooms(gone_sid, "/"))
 
 
-def test_identity_rooms_are_per_namespace(make_app, arango_config, serve, registry):
-    app = make_app(**arango_config, REALTIME_REGISTRY_ROOMS=registry)
-    with app.app_context():
-        get_state(app).extension.init_db()
-    app.extensions["realtime.users"].set_password("alice", "alice-pw")
-    add_test_routes(app)
-    socketio = get_state(app).socketio
-    socketio.on("ping", namespace="/chat")(lambda *_: "pong")
-
-    @app.post("/_test/push-chat")
-    def push_chat() -> t.Any:
-        emit_to_user("alice", "news", "chat only", namespace="/chat")
-        return jsonify(ok=True)
-
-    server = serve(app)
+def test_identity_rooms_are_per_namespace(rooms_app):
+    app, server = rooms_app
+    alice = login(server)
+    root = connect(server.url, alice.cookie_header)
+    chat = connect(server.url, alice.cookie_header, namespace="/chat")
     try:
-        alice = login(server)
-        root = connect(server.url, alice.cookie_header)
-        chat = connect(server.url, alice.cookie_header, namespace="/chat")
         got: dict[str, list[t.Any]] = {"/": [], "/chat": []}
         root.on("news", lambda data: got["/"].append(data))
         chat.on("news", lambda data: got["/chat"].append(data), namespace="/chat")
@@ -215,10 +189,9 @@ def test_identity_rooms_are_per_namespace(make_app, arango_config, serve, regist
             time.sleep(0.01)
         time.sleep(QUIET)
         assert got == {"/": [], "/chat": ["chat only"]}
+    finally:
         hang_up(root)
         hang_up(chat)
-    finally:
-        get_state(app).live.stop()
 
 
 def test_an_app_with_its_own_client_manager_keeps_socketio_rooms(tmp_path, serve):

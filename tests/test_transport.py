@@ -17,7 +17,7 @@ import typing as t
 import pytest
 from engineio import packet
 
-from realtime.transport import CheckedWebSocket, checked_websocket_factory
+from realtime.transport import CheckedWebSocket, checked_websocket_factory, is_decodable
 
 
 class DriverWebSocket:
@@ -110,3 +110,20 @@ def test_engineio_probing_for_missing_attributes_raises_nothing_in_python():
 def test_attributes_engineio_does_not_use_are_not_there(name):
     ws, _, _ = run_through([])
     assert not hasattr(ws, name)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["4", "40", '42["echo",{"a":1}]', "3", "2probe", "6", "9garbage", "4\x00\udcff", "bAAEC"]
+    + [b"\x00\x01", bytearray(b"x")],
+)
+def test_frames_engineio_decodes_are_decodable(frame):
+    packet.Packet(encoded_packet=frame)  # what Engine.IO does with it: no exception
+    assert is_decodable(frame)
+
+
+@pytest.mark.parametrize("frame", ["", "x42", " 4", "b!!not-base64", "²", "\udcff", 42])
+def test_frames_engineio_cannot_decode_are_not(frame):
+    with pytest.raises((ValueError, IndexError, TypeError)):
+        packet.Packet(encoded_packet=frame)
+    assert not is_decodable(frame)
