@@ -169,11 +169,7 @@ class Realtime:
 
         registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"])
         # Built by realtime.live (not message_queue=) for the channel and TLS options.
-        manager = (
-            client_manager(config, manager_class=rooms.RegistryRoomsRedisManager)
-            if registry_rooms
-            else client_manager(config)
-        )
+        manager = client_manager(config, manager_class=rooms.RegistryRoomsRedisManager if registry_rooms else None)
         if manager is None and registry_rooms:
             manager = rooms.RegistryRoomsManager()
         if manager is not None:

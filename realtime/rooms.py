@@ -24,7 +24,7 @@ goes back to python-socketio rooms.
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import socketio
 
@@ -74,13 +74,12 @@ class RegistryRooms:
         connections = self.connections
         # Every emit asks, so the common case (any other room) is decided first.
         if isinstance(room, str):
-            names = [room]
-            if connections is None or not room.startswith(_PREFIXES):
-                return super().get_participants(namespace, room)  # type: ignore[misc, no-any-return]
+            asks_identity = room.startswith(_PREFIXES)
         else:
-            names = room
-            if connections is None or room is None or not any(is_identity_room(name) for name in room):
-                return super().get_participants(namespace, room)  # type: ignore[misc, no-any-return]
+            asks_identity = room is not None and any(is_identity_room(name) for name in room)
+        if connections is None or not asks_identity:
+            return super().get_participants(namespace, room)  # type: ignore[misc, no-any-return]
+        names = [room] if isinstance(room, str) else list(room)
         # Sockets that joined any of these rooms themselves, then the identities'.
         participants = dict(super().get_participants(namespace, names))  # type: ignore[misc]
         connected = self.rooms.get(namespace, {}).get(None) or {}
@@ -96,12 +95,10 @@ class RegistryRooms:
         rooms: list[t.Any] = super().get_rooms(sid, namespace)  # type: ignore[misc]
         identity = self.connections.get((sid, namespace)) if self.connections is not None else None
         if identity is not None:
-            rooms.extend(_missing(rooms, (user_room(identity.uid), session_room(identity.session_id))))
+            for name in (user_room(identity.uid), session_room(identity.session_id)):
+                if name not in rooms:  # joined explicitly as well
+                    rooms.append(name)
         return rooms
-
-
-def _missing(rooms: list[t.Any], names: Iterable[str]) -> list[str]:
-    return [name for name in names if name not in rooms]
 
 
 class RegistryRoomsManager(RegistryRooms, socketio.Manager):

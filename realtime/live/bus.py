@@ -79,18 +79,19 @@ def client_manager(
     config: Mapping[str, t.Any],
     *,
     write_only: bool = False,
-    manager_class: type[socketio.RedisManager] = socketio.RedisManager,
+    manager_class: type[socketio.RedisManager] | None = None,
 ) -> socketio.RedisManager | None:
     """The Socket.IO client manager for the configured queue (``None`` without one).
 
     Built here rather than by ``SocketIO(message_queue=...)``, which can pass
     neither the TLS options nor a channel to a write-only emitter.
+    ``manager_class`` is ``socketio.RedisManager`` or a subclass of it.
     """
     settings = queue_settings(config)
     if settings is None:
         return None
     url, channel, options = settings
-    return manager_class(url, channel=channel, write_only=write_only, redis_options=options)
+    return (manager_class or socketio.RedisManager)(url, channel=channel, write_only=write_only, redis_options=options)
 
 
 def connect_redis(url: str, options: Mapping[str, t.Any]) -> redis.Redis:
