@@ -27,6 +27,17 @@ profile behind them is in ``bench/`` and the project notes.
     :func:`restore_gunicorn_socket` puts it back before the websocket starts,
     so handlers see the same environ.
 
+``REALTIME_SHARED_HANDSHAKE_ENVIRON`` (default on)
+    Flask-SocketIO's WSGI middleware copies every request's environ to add
+    ``environ["flask.app"]``. For a websocket both dicts then live as long as
+    the socket: the server's (its request handler holds it) and the copy
+    (python-socketio keeps it as the socket's environ, which handlers see as
+    ``request.environ``). :class:`SocketIOMiddleware` is the same middleware
+    adding the key to the environ it is given, as WSGI lets a middleware do
+    and Flask and Werkzeug do themselves. It takes Flask-SocketIO's place
+    only while nothing has wrapped it yet (:func:`share_handshake_environ`);
+    otherwise it leaves it alone and logs why.
+
 ``REALTIME_REUSE_SOCKET_SESSION`` (default on)
     Flask opens the session for every request context, and Flask-SocketIO
     builds one per event, so the signed cookie is HMAC-verified on every
@@ -107,6 +118,8 @@ import types
 import typing as t
 from collections.abc import Callable, Mapping
 
+import flask_socketio
+import socketio as python_socketio
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from itsdangerous import URLSafeTimedSerializer
@@ -123,6 +136,7 @@ logger = logging.getLogger(__name__)
 DEFAULTS: dict[str, bool] = {
     "REALTIME_WEBSOCKET_COMPRESSION": False,
     "REALTIME_SHARED_SOCKET_INPUT": True,
+    "REALTIME_SHARED_HANDSHAKE_ENVIRON": True,
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
     "REALTIME_RELEASE_ROUTING_TRACEBACKS": True,
@@ -140,10 +154,14 @@ def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list
     """Apply the options ``config`` turns on to ``app``; return their names.
 
     Call after ``socketio.init_app(app)``, so the compression middleware sits
-    in front of Flask-SocketIO's.
+    in front of Flask-SocketIO's; call :func:`share_handshake_environ` before
+    any other middleware wraps Flask-SocketIO's (``install`` calls it too,
+    which is enough when nothing has).
     """
     path = socketio_path(socketio)
     installed = []
+    if share_handshake_environ(app, socketio, config):
+        installed.append("REALTIME_SHARED_HANDSHAKE_ENVIRON")
     if not config.get("REALTIME_WEBSOCKET_COMPRESSION", DEFAULTS["REALTIME_WEBSOCKET_COMPRESSION"]):
         app.wsgi_app = direct_call(RefuseWebSocketCompression(app.wsgi_app, path))  # type: ignore[method-assign]
         installed.append("REALTIME_WEBSOCKET_COMPRESSION=off")
@@ -195,6 +213,57 @@ def direct_call(wsgi_app: t.Any) -> t.Any:
 
 def is_websocket_upgrade(environ: Mapping[str, t.Any]) -> bool:
     return str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket"
+
+
+# -- the handshake environ --------------------------------------------------------
+
+
+class SocketIOMiddleware(python_socketio.WSGIApp):
+    """Flask-SocketIO's WSGI middleware, adding ``flask.app`` to the environ it is given instead of to a copy.
+
+    See ``REALTIME_SHARED_HANDSHAKE_ENVIRON`` in the module docstring. Built
+    from the middleware it replaces, with the same Flask app, Socket.IO
+    server, wrapped ``wsgi_app`` and path.
+    """
+
+    def __init__(self, replaced: python_socketio.WSGIApp) -> None:
+        self.flask_app = replaced.flask_app  # type: ignore[attr-defined]
+        super().__init__(
+            replaced.engineio_app,
+            replaced.wsgi_app,
+            static_files=replaced.static_files,
+            socketio_path=replaced.engineio_path,
+        )
+
+    def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Iterable[bytes]:
+        environ["flask.app"] = self.flask_app
+        return super().__call__(environ, start_response)
+
+
+def share_handshake_environ(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> bool:
+    """Put a :class:`SocketIOMiddleware` in the place of Flask-SocketIO's, if ``config`` turns it on; return whether it is there.
+
+    Only while ``app.wsgi_app`` still is Flask-SocketIO's own middleware, as
+    ``socketio.init_app(app)`` left it: a middleware wrapped around it holds
+    it, and could not be pointed at the replacement.
+    """
+    if not config.get("REALTIME_SHARED_HANDSHAKE_ENVIRON", DEFAULTS["REALTIME_SHARED_HANDSHAKE_ENVIRON"]):
+        return False
+    current = getattr(socketio, "sockio_mw", None)
+    if isinstance(current, SocketIOMiddleware):
+        return True
+    if type(current) is not getattr(flask_socketio, "_SocketIOMiddleware", None) or app.wsgi_app is not current:
+        logger.info(
+            "REALTIME_SHARED_HANDSHAKE_ENVIRON is on but left out: app.wsgi_app is not Flask-SocketIO's middleware"
+            " as SocketIO.init_app(app) installed it (wrapped since, or another Flask-SocketIO version), so each"
+            " websocket keeps two copies of its environ. Wrap app.wsgi_app after realtime's init_app to use it."
+        )
+        return False
+    replacement = SocketIOMiddleware(current)
+    # Flask-SocketIO's run() inserts its debug middleware through this attribute.
+    socketio.sockio_mw = replacement
+    app.wsgi_app = replacement  # type: ignore[method-assign]
+    return True
 
 
 # -- the socket handed to eventlet ----------------------------------------------
