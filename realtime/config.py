@@ -53,7 +53,7 @@ DEFAULTS: dict[str, t.Any] = {
     "REALTIME_SHARED_SOCKET_INPUT": True,
     # Flask-SocketIO's middleware adds flask.app to the environ it is given
     # instead of to a copy, so a websocket keeps one environ dict, not two.
-    "REALTIME_SHARED_HANDSHAKE_ENVIRON": True,
+    "REALTIME_SHARED_ENVIRON": True,
     # Socket.IO events reuse the session copy made at connect instead of
     # verifying the cookie again; and build the URL adapter only for url_for.
     "REALTIME_REUSE_SOCKET_SESSION": True,

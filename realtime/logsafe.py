@@ -30,14 +30,22 @@ _SECRETS = (
     re.compile(r"(?<=/_api/document/)([^/\s?#\"']+/)[^\s?#\"']+"),
     re.compile(r"[A-Za-z0-9_-]{32,}"),
 )
+#: A configuration key such as REALTIME_RELEASE_ROUTING_TRACEBACKS: as long as a
+#: token, but words in capitals, which a random session id never is.
+_CONFIG_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
 
 REDACTED = "[redacted]"
 
 
+def _token(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return token if _CONFIG_NAME.fullmatch(token) else REDACTED
+
+
 def redact(text: str) -> str:
-    """``text`` with document keys and session-id-like tokens replaced."""
+    """``text`` with document keys and session-id-like tokens replaced (configuration keys are kept)."""
     text = _SECRETS[0].sub(lambda m: m.group(1) + REDACTED, text)
-    return _SECRETS[1].sub(REDACTED, text)
+    return _SECRETS[1].sub(_token, text)
 
 
 class RedactSessionIds(logging.Filter):

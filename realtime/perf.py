@@ -27,7 +27,7 @@ profile behind them is in ``bench/`` and the project notes.
     :func:`restore_gunicorn_socket` puts it back before the websocket starts,
     so handlers see the same environ.
 
-``REALTIME_SHARED_HANDSHAKE_ENVIRON`` (default on)
+``REALTIME_SHARED_ENVIRON`` (default on)
     Flask-SocketIO's WSGI middleware copies every request's environ to add
     ``environ["flask.app"]``. For a websocket both dicts then live as long as
     the socket: the server's (its request handler holds it) and the copy
@@ -136,7 +136,7 @@ logger = logging.getLogger(__name__)
 DEFAULTS: dict[str, bool] = {
     "REALTIME_WEBSOCKET_COMPRESSION": False,
     "REALTIME_SHARED_SOCKET_INPUT": True,
-    "REALTIME_SHARED_HANDSHAKE_ENVIRON": True,
+    "REALTIME_SHARED_ENVIRON": True,
     "REALTIME_REUSE_SOCKET_SESSION": True,
     "REALTIME_LAZY_URL_ADAPTER": True,
     "REALTIME_RELEASE_ROUTING_TRACEBACKS": True,
@@ -161,7 +161,7 @@ def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list
     path = socketio_path(socketio)
     installed = []
     if share_handshake_environ(app, socketio, config):
-        installed.append("REALTIME_SHARED_HANDSHAKE_ENVIRON")
+        installed.append("REALTIME_SHARED_ENVIRON")
     if not config.get("REALTIME_WEBSOCKET_COMPRESSION", DEFAULTS["REALTIME_WEBSOCKET_COMPRESSION"]):
         app.wsgi_app = direct_call(RefuseWebSocketCompression(app.wsgi_app, path))  # type: ignore[method-assign]
         installed.append("REALTIME_WEBSOCKET_COMPRESSION=off")
@@ -221,7 +221,7 @@ def is_websocket_upgrade(environ: Mapping[str, t.Any]) -> bool:
 class SocketIOMiddleware(python_socketio.WSGIApp):
     """Flask-SocketIO's WSGI middleware, adding ``flask.app`` to the environ it is given instead of to a copy.
 
-    See ``REALTIME_SHARED_HANDSHAKE_ENVIRON`` in the module docstring. Built
+    See ``REALTIME_SHARED_ENVIRON`` in the module docstring. Built
     from the middleware it replaces, with the same Flask app, Socket.IO
     server, wrapped ``wsgi_app`` and path.
     """
@@ -247,14 +247,14 @@ def share_handshake_environ(app: Flask, socketio: SocketIO, config: Mapping[str,
     ``socketio.init_app(app)`` left it: a middleware wrapped around it holds
     it, and could not be pointed at the replacement.
     """
-    if not config.get("REALTIME_SHARED_HANDSHAKE_ENVIRON", DEFAULTS["REALTIME_SHARED_HANDSHAKE_ENVIRON"]):
+    if not config.get("REALTIME_SHARED_ENVIRON", DEFAULTS["REALTIME_SHARED_ENVIRON"]):
         return False
     current = getattr(socketio, "sockio_mw", None)
     if isinstance(current, SocketIOMiddleware):
         return True
     if type(current) is not getattr(flask_socketio, "_SocketIOMiddleware", None) or app.wsgi_app is not current:
         logger.info(
-            "REALTIME_SHARED_HANDSHAKE_ENVIRON is on but left out: app.wsgi_app is not Flask-SocketIO's middleware"
+            "REALTIME_SHARED_ENVIRON is on but left out: app.wsgi_app is not Flask-SocketIO's middleware"
             " as SocketIO.init_app(app) installed it (wrapped since, or another Flask-SocketIO version), so each"
             " websocket keeps two copies of its environ. Wrap app.wsgi_app after realtime's init_app to use it."
         )

@@ -11,6 +11,7 @@ from flask import Flask
 
 from realtime.errors import ConfigError
 from realtime.logs import JsonFormatter, configure_logging, is_secret_name
+from realtime.logsafe import redact
 from realtime.sessions import new_session_id
 from tests.support.procs import AppProcess, Browser, Refused, connect
 
@@ -40,6 +41,12 @@ def test_extras_that_could_hold_a_credential_are_left_out():
     assert not {"sid", "session_id", "cookie", "csrf_token"} & set(entry)
     assert entry["details"] == {"n": 1}
     assert is_secret_name("remember_cookie") and not is_secret_name("reason")
+
+
+def test_session_ids_are_redacted_and_configuration_keys_kept():
+    sid = new_session_id()
+    message = f"REALTIME_RELEASE_ROUTING_TRACEBACKS is on; session {sid} ended; {'ab_' * 12}"
+    assert redact(message) == "REALTIME_RELEASE_ROUTING_TRACEBACKS is on; session [redacted] ended; [redacted]"
 
 
 def test_tracebacks_are_one_field():

@@ -9,17 +9,19 @@ can be switched off by configuration.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import socket
 import time
 
 import pytest
-from flask import Flask, request, session, url_for
+from flask import Flask, current_app, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_socketio import SocketIO
 from werkzeug.exceptions import NotFound
 
 from realtime import perf
+from tests.support.live import SERVER_ENVIRON_ID, stamp_server_environ
 
 SECRET = "perf-test-secret-" + "s" * 32
 
@@ -60,6 +62,13 @@ def bare_app(**config) -> tuple[Flask, SocketIO]:
             }
         )
         return {"ok": True}
+
+    @socketio.on("environ_facts")
+    def environ_facts(_data=None) -> dict:
+        return {
+            "flask_app": request.environ.get("flask.app") is current_app._get_current_object(),
+            "servers_own": request.environ.get(SERVER_ENVIRON_ID) == id(request.environ),
+        }
 
     perf.install(app, socketio, app.config)
     return app, socketio
@@ -145,6 +154,54 @@ def test_reference_app_refuses_deflate_by_default(make_app, serve):
     # The upgrade itself is answered (the socket is refused later, at CONNECT,
     # for want of a session); what matters here is the extension list.
     assert "permessage-deflate" not in head.lower(), head
+
+
+# -- the handshake environ ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shared", "transports"), [(True, ["websocket"]), (True, ["polling"]), (False, ["websocket"]), (False, ["polling"])]
+)
+def test_handlers_see_the_servers_own_environ_with_flask_app_in_it(serve, shared, transports):
+    from tests.support.procs import connect, hang_up
+
+    app, socketio = bare_app(REALTIME_SHARED_ENVIRON=shared)
+    assert isinstance(socketio.sockio_mw, perf.SocketIOMiddleware) is shared
+    # Flask-SocketIO's run() inserts its debug middleware in front of Flask through this attribute.
+    assert socketio.sockio_mw.wsgi_app.__func__ is Flask.wsgi_app
+    stamp_server_environ(app)
+    server = serve(app)
+    client = connect(server.url, transports=transports)
+    try:
+        assert client.call("environ_facts", timeout=5) == {"flask_app": True, "servers_own": shared}
+    finally:
+        hang_up(client)
+    http = app.test_client()
+    assert http.get("/login/ada").status_code == 200
+    assert http.get("/whoami").get_data(as_text=True) == "ada"
+    assert http.get("/nowhere").status_code == 404
+
+
+def test_a_wrapped_socketio_middleware_is_left_alone_with_a_log_line(caplog):
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = SECRET
+    socketio = SocketIO(app, async_mode="threading")
+    original = socketio.sockio_mw
+    app.wsgi_app = ProxyFix(app.wsgi_app)
+    with caplog.at_level(logging.INFO, logger="realtime.perf"):
+        installed = perf.install(app, socketio, {})
+    assert "REALTIME_SHARED_ENVIRON" not in installed
+    assert socketio.sockio_mw is original
+    assert "each websocket keeps two copies of its environ" in caplog.text
+
+
+def test_the_shared_environ_is_installed_once():
+    app, socketio = bare_app()
+    middleware = socketio.sockio_mw
+    assert "REALTIME_SHARED_ENVIRON" in perf.install(app, socketio, {})
+    assert socketio.sockio_mw is middleware
 
 
 # -- the managed session --------------------------------------------------------
@@ -406,6 +463,7 @@ def test_reference_app_installs_every_option_by_default(make_app):
     assert isinstance(app.session_interface, perf.SocketSessionInterface)
     assert isinstance(app.create_url_adapter, perf.LazySocketURLAdapters)
     assert any(isinstance(f, perf.RoutingTracebackRelease) for f in app.teardown_request_funcs[None])
+    assert isinstance(app.extensions["realtime"].socketio.sockio_mw, perf.SocketIOMiddleware)
     assert app.config["REALTIME_WEBSOCKET_COMPRESSION"] is False
 
 
@@ -509,13 +567,20 @@ def test_the_procfile_worker_freezes_after_loading_the_app(e2e_env, setting, fro
 
 
 @pytest.mark.parametrize(
-    ("setting", "input_class"), [(None, "SocketInput"), ("false", "WSGIApp.__call__.<locals>.Input")]
+    ("settings", "input_class", "servers_own"),
+    [
+        ({}, "SocketInput", True),
+        ({"REALTIME_SHARED_SOCKET_INPUT": "false"}, "WSGIApp.__call__.<locals>.Input", True),
+        ({"REALTIME_SHARED_ENVIRON": "false"}, "SocketInput", False),
+    ],
 )
-def test_procfile_worker_handlers_see_the_same_environ_with_the_shared_input(e2e_env, setting, input_class):
+def test_procfile_worker_handlers_see_the_same_environ_with_the_shared_input(
+    e2e_env, settings, input_class, servers_own
+):
     from tests.support.live import live_command, login
     from tests.support.procs import AppProcess, connect, hang_up
 
-    env = e2e_env() if setting is None else e2e_env(REALTIME_SHARED_SOCKET_INPUT=setting)
+    env = e2e_env(**settings)
     with AppProcess(env, command=live_command()) as proc:
         cookie = {"Cookie": f"session={login(proc).cookie}"}
         for transports in (["websocket"], ["polling", "websocket"]):
@@ -530,6 +595,8 @@ def test_procfile_worker_handlers_see_the_same_environ_with_the_shared_input(e2e
                 hang_up(client)
             # Handlers see gunicorn's socket under both keys, as without the option.
             assert facts["gunicorn_socket"] and facts["same_socket"], (transports, facts)
+            # ... and gunicorn's own environ (not Flask-SocketIO's copy of it), with flask.app in it.
+            assert facts["flask_app"] and facts["servers_own"] is servers_own, (transports, facts)
             if transports == ["websocket"]:
                 # The environ of a websocket from the start no longer keeps a class of its own.
                 assert facts["eventlet_input"] == input_class

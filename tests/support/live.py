@@ -194,6 +194,21 @@ def session_info(browser: Browser) -> dict[str, t.Any]:
     return browser.request("GET", "/_test/session").json()
 
 
+#: Set by :func:`stamp_server_environ` in every environ the WSGI server passes in: that dict's ``id()``.
+SERVER_ENVIRON_ID = "realtime.test.server_environ_id"
+
+
+def stamp_server_environ(app: Flask) -> None:
+    """Wrap ``app.wsgi_app`` (outermost): each environ from the server records its own id, copies keep the original's."""
+    inner = app.wsgi_app
+
+    def stamped(environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
+        environ[SERVER_ENVIRON_ID] = id(environ)
+        return inner(environ, start_response)
+
+    app.wsgi_app = stamped  # type: ignore[method-assign]
+
+
 def add_test_routes(app: Flask) -> None:
     """Register ``/_test/...`` routes that call the public API in this process."""
     bp = Blueprint("live_test", __name__, url_prefix="/_test")
@@ -236,11 +251,15 @@ def add_test_routes(app: Flask) -> None:
 
     socketio = get_state(app).socketio
 
+    stamp_server_environ(app)
+
     @socketio.on("_test_environ")
     def environ_facts(_data: t.Any = None) -> dict[str, t.Any]:
         """What this socket's handlers see of the handshake environ."""
         handed_over = request.environ.get("eventlet.input")
         return {
+            "flask_app": request.environ.get("flask.app") is current_app._get_current_object(),
+            "servers_own": request.environ.get(SERVER_ENVIRON_ID) == id(request.environ),
             "gunicorn_socket": request.environ.get("gunicorn.socket") is not None,
             "eventlet_input": type(handed_over).__qualname__ if handed_over is not None else None,
             "same_socket": handed_over is not None
