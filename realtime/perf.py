@@ -241,7 +241,7 @@ class SocketIOMiddleware(python_socketio.WSGIApp):
 
 
 def share_handshake_environ(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> bool:
-    """Put a :class:`SocketIOMiddleware` in the place of Flask-SocketIO's, if ``config`` turns it on; return whether it is there.
+    """Put a :class:`SocketIOMiddleware` in Flask-SocketIO's place if ``config`` says so; return whether it is there.
 
     Only while ``app.wsgi_app`` still is Flask-SocketIO's own middleware, as
     ``socketio.init_app(app)`` left it: a middleware wrapped around it holds

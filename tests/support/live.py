@@ -199,7 +199,7 @@ SERVER_ENVIRON_ID = "realtime.test.server_environ_id"
 
 
 def stamp_server_environ(app: Flask) -> None:
-    """Wrap ``app.wsgi_app`` (outermost): each environ from the server records its own id, copies keep the original's."""
+    """Wrap ``app.wsgi_app`` outermost: each environ from the server records its own id (a copy keeps the first)."""
     inner = app.wsgi_app
 
     def stamped(environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
