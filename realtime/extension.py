@@ -123,7 +123,7 @@ class Realtime:
         if socketio.server is None:
             socketio.init_app(app, **self.socketio_options(config))
         # Before any middleware wraps Flask-SocketIO's (README "Performance").
-        perf.share_handshake_environ(app, socketio, config)
+        perf.share_environ(app, socketio, config)
         state.registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"]) and rooms.attach(
             socketio.server.manager, state.connections
         )

@@ -35,7 +35,7 @@ profile behind them is in ``bench/`` and the project notes.
     ``request.environ``). :class:`SocketIOMiddleware` is the same middleware
     adding the key to the environ it is given, as WSGI lets a middleware do
     and Flask and Werkzeug do themselves. It takes Flask-SocketIO's place
-    only while nothing has wrapped it yet (:func:`share_handshake_environ`);
+    only while nothing has wrapped it yet (:func:`share_environ`);
     otherwise it leaves it alone and logs why.
 
 ``REALTIME_REUSE_SOCKET_SESSION`` (default on)
@@ -154,13 +154,13 @@ def install(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> list
     """Apply the options ``config`` turns on to ``app``; return their names.
 
     Call after ``socketio.init_app(app)``, so the compression middleware sits
-    in front of Flask-SocketIO's; call :func:`share_handshake_environ` before
+    in front of Flask-SocketIO's; call :func:`share_environ` before
     any other middleware wraps Flask-SocketIO's (``install`` calls it too,
     which is enough when nothing has).
     """
     path = socketio_path(socketio)
     installed = []
-    if share_handshake_environ(app, socketio, config):
+    if share_environ(app, socketio, config):
         installed.append("REALTIME_SHARED_ENVIRON")
     if not config.get("REALTIME_WEBSOCKET_COMPRESSION", DEFAULTS["REALTIME_WEBSOCKET_COMPRESSION"]):
         app.wsgi_app = direct_call(RefuseWebSocketCompression(app.wsgi_app, path))  # type: ignore[method-assign]
@@ -240,7 +240,11 @@ class SocketIOMiddleware(python_socketio.WSGIApp):
         return super().__call__(environ, start_response)
 
 
-def share_handshake_environ(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> bool:
+#: ``app.extensions`` key: :func:`share_environ` found Flask-SocketIO's middleware wrapped.
+SHARED_ENVIRON_LEFT_OUT = "realtime.shared_environ_left_out"
+
+
+def share_environ(app: Flask, socketio: SocketIO, config: Mapping[str, t.Any]) -> bool:
     """Put a :class:`SocketIOMiddleware` in Flask-SocketIO's place if ``config`` says so; return whether it is there.
 
     Only while ``app.wsgi_app`` still is Flask-SocketIO's own middleware, as
@@ -252,12 +256,15 @@ def share_handshake_environ(app: Flask, socketio: SocketIO, config: Mapping[str,
     current = getattr(socketio, "sockio_mw", None)
     if isinstance(current, SocketIOMiddleware):
         return True
+    if app.extensions.get(SHARED_ENVIRON_LEFT_OUT):
+        return False  # decided (and logged) by an earlier call
     if type(current) is not getattr(flask_socketio, "_SocketIOMiddleware", None) or app.wsgi_app is not current:
         logger.info(
             "REALTIME_SHARED_ENVIRON is on but left out: app.wsgi_app is not Flask-SocketIO's middleware"
             " as SocketIO.init_app(app) installed it (wrapped since, or another Flask-SocketIO version), so each"
             " websocket keeps two copies of its environ. Wrap app.wsgi_app after realtime's init_app to use it."
         )
+        app.extensions[SHARED_ENVIRON_LEFT_OUT] = True
         return False
     replacement = SocketIOMiddleware(current)
     # Flask-SocketIO's run() inserts its debug middleware through this attribute.

@@ -195,6 +195,8 @@ def test_a_wrapped_socketio_middleware_is_left_alone_with_a_log_line(caplog):
     assert "REALTIME_SHARED_ENVIRON" not in installed
     assert socketio.sockio_mw is original
     assert "each websocket keeps two copies of its environ" in caplog.text
+    assert "REALTIME_SHARED_ENVIRON" not in perf.install(app, socketio, {})
+    assert caplog.text.count("each websocket keeps two copies of its environ") == 1
 
 
 def test_the_shared_environ_is_installed_once():
