@@ -8,7 +8,13 @@ and reconnects churn for ``CHURN_SECONDS``, and a conversation of
 ``MEMBERS`` sockets receives a message every ``MESSAGE_EVERY_MS``. Checked:
 no socket drops unless we ended it, every message reaches every member exactly
 once, logouts end their tabs, and afterwards the worker's memory comes back to
-within 10% of where it was before the churn.
+within 5% of where it was before the churn.
+
+"Before" is read after a short warm-up round of the same churn: the first round
+of logins, logouts and reconnects grows the worker once (measured: 157 MB ready,
+171 MB after a first 30 s round, then 171-172 MB after each of four more), as
+first-use caches fill and the allocator reaches its working size. A leak grows
+with every round; comparing against the warmed-up worker tells the two apart.
 """
 
 from __future__ import annotations
@@ -34,11 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 HOLDERS = 2000
 HOLDER_SESSIONS = 20  # 100 tabs per browser session
 MEMBERS = 200
+WARMUP_SECONDS = 20
 CHURN_SECONDS = 60
 MESSAGE_EVERY_MS = 500
 RECONNECT_LANES = 8
 LOGIN_LANES = 2
-MEMORY_TOLERANCE = 0.10
+MEMORY_TOLERANCE = 0.05
 
 
 def raise_open_file_limit(wanted: int = 16384) -> None:
@@ -113,6 +120,23 @@ def settled_rss(pid: int, seconds: float = 3.0) -> int:
     return min(samples)
 
 
+def assert_clean_round(churned: dict[str, t.Any], seconds: int) -> None:
+    """One round of churn as a user would want it: nothing dropped, lost, doubled or refused."""
+    assert churned["holdersStillConnected"] == HOLDERS, churned
+    assert churned["unexpectedDisconnects"] == 0, churned["unexpectedDisconnectReasons"]
+    assert churned["messagesSent"] >= seconds * 1000 // MESSAGE_EVERY_MS // 2, churned
+    assert churned["messageSendFailures"] == 0, churned["errors"]
+    assert (churned["delivered"], churned["duplicates"], churned["unknownMessages"]) == (
+        churned["expectedDeliveries"],
+        0,
+        0,
+    )
+    assert churned["reconnectCycles"] > 0 and churned["reconnectFailures"] == 0, churned["errors"]
+    assert churned["logins"] > 0 and churned["logins"] == churned["logouts"], churned
+    assert churned["loggedOutSocketsEnded"] == churned["loggedOutSockets"] == 3 * churned["logouts"], churned
+    assert churned["loginFailures"] == 0, churned["errors"]
+
+
 def test_one_worker_holds_2000_sockets_through_a_minute_of_churn(e2e_env):
     raise_open_file_limit()
     started = time.monotonic()
@@ -139,8 +163,10 @@ def test_one_worker_holds_2000_sockets_through_a_minute_of_churn(e2e_env):
         try:
             ready = clients.read("ready", timeout=180)
             assert ready["holders"] == HOLDERS, ready
+            clients.send(f"go {WARMUP_SECONDS}")
+            assert_clean_round(clients.read("churned", timeout=WARMUP_SECONDS + 90), WARMUP_SECONDS)
             before = settled_rss(worker)
-            clients.send("go")
+            clients.send(f"go {CHURN_SECONDS}")
             churned = clients.read("churned", timeout=CHURN_SECONDS + 90)
             # Memory: the churn's sockets and sessions are gone, the 2,000 holders are still there.
             deadline = time.monotonic() + 30
@@ -156,19 +182,7 @@ def test_one_worker_holds_2000_sockets_through_a_minute_of_churn(e2e_env):
                 "ready_seconds": ready["seconds"],
             }
             print("\nload figures: " + json.dumps(figures, sort_keys=True))
-            assert churned["holdersStillConnected"] == HOLDERS
-            assert churned["unexpectedDisconnects"] == 0, churned["unexpectedDisconnectReasons"]
-            assert churned["messagesSent"] >= CHURN_SECONDS * 1000 // MESSAGE_EVERY_MS // 2
-            assert churned["messageSendFailures"] == 0
-            assert (churned["delivered"], churned["duplicates"], churned["unknownMessages"]) == (
-                churned["expectedDeliveries"],
-                0,
-                0,
-            )
-            assert churned["reconnectCycles"] > 0 and churned["reconnectFailures"] == 0
-            assert churned["logins"] > 0 and churned["logins"] == churned["logouts"]
-            assert churned["loggedOutSocketsEnded"] == churned["loggedOutSockets"] == 3 * churned["logouts"]
-            assert churned["loginFailures"] == 0, churned["errors"]
+            assert_clean_round(churned, CHURN_SECONDS)
             assert after <= before * (1 + MEMORY_TOLERANCE), figures
         finally:
             clients.stop()

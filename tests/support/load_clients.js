@@ -11,9 +11,11 @@
  *
  * Protocol: JSON lines on stdout, commands on stdin.
  *   -> {"event":"ready", ...}   holders connected, members joined the conversation
- *   <- go                       start the churn (logins, logouts, reconnects) and the fan-out
- *   -> {"event":"churned", ...} churn over, every fan-out message delivered or the deadline passed
- *   <- quit                     close the holders and exit
+ *   <- go [seconds]             one round of churn (logins, logouts, reconnects) and fan-out,
+ *                               for `seconds` (default spec.churnSeconds)
+ *   -> {"event":"churned", ...} round over, every fan-out message delivered or the deadline passed;
+ *                               counts are this round's, holder disconnects are since the start
+ *   <- go | quit                another round, or close the holders and exit
  * Progress goes to stderr. Every loop is bounded by a count and a deadline.
  */
 
@@ -150,22 +152,29 @@ async function logout(cookie) {
 
 // ---- the run -------------------------------------------------------------------
 
-const counts = {
+const sinceStart = {
   holdersConnected: 0,
   holderConnectErrors: {},
   unexpectedDisconnects: 0,
   unexpectedDisconnectReasons: {},
-  reconnectCycles: 0,
-  reconnectFailures: 0,
-  logins: 0,
-  logouts: 0,
-  loggedOutSockets: 0,
-  loggedOutSocketsEnded: 0,
-  loginFailures: 0,
-  messagesSent: 0,
-  messageSendFailures: 0,
-  errors: [],
 };
+
+/** What one round of churn did; `counts` is the current round's. */
+function roundCounts() {
+  return {
+    reconnectCycles: 0,
+    reconnectFailures: 0,
+    logins: 0,
+    logouts: 0,
+    loggedOutSockets: 0,
+    loggedOutSocketsEnded: 0,
+    loginFailures: 0,
+    messagesSent: 0,
+    messageSendFailures: 0,
+    errors: [],
+  };
+}
+let counts = roundCounts();
 
 function note(error) {
   if (counts.errors.length < 20) counts.errors.push(String(error && error.message ? error.message : error));
@@ -175,8 +184,8 @@ function note(error) {
 function watch(socket, expected) {
   socket.on("disconnect", (reason) => {
     if (expected(reason)) return;
-    counts.unexpectedDisconnects++;
-    counts.unexpectedDisconnectReasons[reason] = (counts.unexpectedDisconnectReasons[reason] || 0) + 1;
+    sinceStart.unexpectedDisconnects++;
+    sinceStart.unexpectedDisconnectReasons[reason] = (sinceStart.unexpectedDisconnectReasons[reason] || 0) + 1;
   });
 }
 
@@ -187,13 +196,13 @@ async function main() {
   await pool(spec.holders, spec.connectConcurrency || 50, Date.now() + 120000, async (i) => {
     const outcome = await open(spec.holderCookies[i % spec.holderCookies.length]);
     if (outcome.error) {
-      counts.holderConnectErrors[outcome.error] = (counts.holderConnectErrors[outcome.error] || 0) + 1;
+      sinceStart.holderConnectErrors[outcome.error] = (sinceStart.holderConnectErrors[outcome.error] || 0) + 1;
       return;
     }
     watch(outcome.socket, () => closing);
     holders.push(outcome.socket);
   });
-  counts.holdersConnected = holders.length;
+  sinceStart.holdersConnected = holders.length;
   log(`${holders.length} holders connected in ${(Date.now() - started) / 1000}s`);
 
   // Fan-out members: receipts counted per message id, per member.
@@ -213,13 +222,33 @@ async function main() {
       note(error);
     }
   });
-  emit({ event: "ready", holders: holders.length, members: members.length, seconds: (Date.now() - started) / 1000 });
+  emit({
+    event: "ready",
+    ...sinceStart,
+    holders: holders.length,
+    members: members.length,
+    errors: counts.errors,
+    seconds: (Date.now() - started) / 1000,
+  });
 
-  if ((await nextCommand()) !== "go") return finish(holders);
+  const allSent = new Set();
+  for (let round = 0; round < 100; round++) {
+    const command = (await nextCommand()).split(/\s+/);
+    if (command[0] !== "go") break;
+    const seconds = Number(command[1] || spec.churnSeconds);
+    emit(await churn(seconds, holders, members, receipts, allSent));
+  }
+  closing = true;
+  return finish(holders);
+}
+
+/** One round of churn and fan-out for `seconds`, while the holders stay; resolves its figures. */
+async function churn(seconds, holders, members, receipts, allSent) {
+  counts = roundCounts();
   const churnStarted = Date.now();
   const cpuAtStart = process.cpuUsage();
   const loopAtStart = performance.eventLoopUtilization();
-  const churnEnds = churnStarted + spec.churnSeconds * 1000;
+  const churnEnds = churnStarted + seconds * 1000;
   const sent = [];
 
   const fanOut = (async () => {
@@ -332,10 +361,11 @@ async function main() {
       duplicates += Math.max(0, n - 1);
     }
   }
-  const unknown = receipts.reduce((sum, got) => sum + [...got.keys()].filter((id) => !sent.includes(id)).length, 0);
-  const stillConnected = holders.filter((socket) => socket.connected).length;
-  emit({
+  sent.forEach((id) => allSent.add(id));
+  const unknown = receipts.reduce((sum, got) => sum + [...got.keys()].filter((id) => !allSent.has(id)).length, 0);
+  return {
     event: "churned",
+    ...sinceStart,
     ...counts,
     ...churnLoad,
     members: members.length,
@@ -343,11 +373,8 @@ async function main() {
     delivered,
     duplicates,
     unknownMessages: unknown,
-    holdersStillConnected: stillConnected,
-  });
-  await nextCommand();
-  closing = true;
-  return finish(holders);
+    holdersStillConnected: holders.filter((socket) => socket.connected).length,
+  };
 }
 
 function finish(holders) {
