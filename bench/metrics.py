@@ -22,8 +22,8 @@ RunResult = t.Mapping[str, t.Any]
 class Goal:
     """What the app must reach on one metric.
 
-    ``kind`` is ``ratio_at_most`` / ``ratio_at_least`` (app ÷ baseline from the
-    same run), ``equals`` (the app's own median) or ``all_true``.
+    ``kind`` is ``ratio_at_most`` / ``ratio_at_least`` (the median over runs of
+    app ÷ baseline within each run), ``equals`` (the app's own median) or ``all_true``.
     """
 
     kind: str
@@ -86,11 +86,23 @@ def summarize(values: t.Iterable[float | None]) -> Summary | None:
     return Summary(statistics.median(present), min(present), max(present), len(present))
 
 
-def ratio(app: Summary | None, baseline: Summary | None) -> float | None:
-    """app ÷ baseline of the medians (None when either is missing or zero)."""
-    if app is None or baseline is None or baseline.median == 0:
-        return None
-    return app.median / baseline.median
+def paired_ratios(
+    extract: t.Callable[[RunResult], float | None], runs: t.Sequence[RunResult], baseline_runs: t.Sequence[RunResult]
+) -> Summary | None:
+    """Median and range of ``runs[i] ÷ baseline_runs[i]``: each ratio from one run.
+
+    A run's steps for one workload are taken back to back on every target,
+    so a ratio within a run cancels the drift of a shared machine's speed
+    (single steps moved by ±30% here); a ratio of medians taken over
+    different runs would not. Runs missing either value, or with a zero
+    baseline, give no ratio.
+    """
+    values = []
+    for run, baseline_run in zip(runs, baseline_runs, strict=False):
+        value, baseline = extract(run), extract(baseline_run)
+        if value is not None and baseline:
+            values.append(value / baseline)
+    return summarize(values)
 
 
 def _get(*path: str | int) -> t.Callable[[RunResult], float | None]:
@@ -195,10 +207,19 @@ class Row:
 
     metric: Metric
     summaries: dict[str, Summary | None]
-    ratio: float | None
+    #: app ÷ baseline, one ratio per run (see :func:`paired_ratios`); the goal judges its median.
+    ratios: Summary | None
     met: bool | None
     #: tuned ÷ baseline: how far realtime's performance options alone go, with no authentication.
-    floor_ratio: float | None = None
+    floor_ratios: Summary | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.ratios is None else self.ratios.median
+
+    @property
+    def floor_ratio(self) -> float | None:
+        return None if self.floor_ratios is None else self.floor_ratios.median
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -208,7 +229,9 @@ class Row:
             "higher_is_better": self.metric.higher_is_better,
             "values": {name: (s.as_dict() if s is not None else None) for name, s in self.summaries.items()},
             "app_vs_baseline": self.ratio,
+            "app_vs_baseline_runs": self.ratios.as_dict() if self.ratios else None,
             "tuned_vs_baseline": self.floor_ratio,
+            "tuned_vs_baseline_runs": self.floor_ratios.as_dict() if self.floor_ratios else None,
             "target": self.metric.goal.describe() if self.metric.goal else None,
             "met": self.met,
         }
@@ -219,8 +242,9 @@ def build_rows(runs: t.Mapping[str, t.Sequence[RunResult]], metrics: t.Sequence[
     rows = []
     for metric in metrics:
         summaries = {name: summarize(metric.extract(run) for run in target_runs) for name, target_runs in runs.items()}
-        row_ratio = ratio(summaries.get("app"), summaries.get("baseline"))
-        met = metric.goal.met(summaries.get("app"), row_ratio) if metric.goal else None
-        floor_ratio = ratio(summaries.get("tuned"), summaries.get("baseline"))
-        rows.append(Row(metric, summaries, row_ratio, met, floor_ratio))
+        baseline = runs.get("baseline", ())
+        ratios = paired_ratios(metric.extract, runs.get("app", ()), baseline)
+        met = metric.goal.met(summaries.get("app"), None if ratios is None else ratios.median) if metric.goal else None
+        floor_ratios = paired_ratios(metric.extract, runs.get("tuned", ()), baseline)
+        rows.append(Row(metric, summaries, ratios, met, floor_ratios))
     return rows

@@ -31,6 +31,15 @@ def format_summary(summary: Summary | None, digits: int, boolean: bool = False) 
     return text
 
 
+def format_ratios(ratios: Summary | None) -> str:
+    """``0.95x (0.85–1.19)``: the median of the per-run ratios and their range."""
+    if ratios is None:
+        return ""
+    if ratios.count == 1:
+        return f"{ratios.median:.2f}x"
+    return f"{ratios.median:.2f}x ({ratios.minimum:.2f}–{ratios.maximum:.2f})"
+
+
 def _label(row: Row) -> str:
     unit = row.metric.unit
     return row.metric.label if unit in ("", "/s") else f"{row.metric.label} ({unit})"
@@ -50,8 +59,8 @@ def render_table(rows: t.Sequence[Row], targets: t.Sequence[str] = TARGET_NAMES)
         boolean = row.metric.goal is not None and row.metric.goal.kind == "all_true"
         cells = [_label(row)]
         cells += [format_summary(row.summaries.get(name), row.metric.digits, boolean) for name in targets]
-        cells.append("" if row.ratio is None or boolean else f"{row.ratio:.2f}x")
-        cells.append("" if row.floor_ratio is None or boolean else f"{row.floor_ratio:.2f}x")
+        cells.append("" if boolean else format_ratios(row.ratios))
+        cells.append("" if boolean else format_ratios(row.floor_ratios))
         cells.append(row.metric.goal.describe() if row.metric.goal else "")
         cells.append(_met(row))
         lines.append(cells)

@@ -6,11 +6,13 @@ Order of work:
    app's own CLI, start the app (Procfile ``web`` command), the baseline (same
    command, :mod:`bench.baseline_app`), the tuned floor (same command,
    :mod:`bench.tuned_app`) and the node peer; log in once.
-2. Throughput runs: for each run, each target in turn (the order rotates so
-   no target always goes first): websocket connects, polling->upgrade
-   connects, refused connects, echo, fan-out; each step's load comes from
-   ``--generators`` node processes together.
-3. Memory runs: for each run, fresh server processes (so earlier workloads
+2. Throughput runs: for each run, each workload (websocket connects,
+   polling->upgrade connects, refused connects, echo, fan-out) on every
+   target back to back, the order of targets rotating so no target always
+   goes first; each step's load comes from ``--generators`` node processes
+   together. Steps of one workload sit seconds apart, so a drift in the
+   (shared, virtual) machine's speed moves app and baseline alike.
+3. Memory runs (fewer: memory moves far less between runs): for each run, fresh server processes (so earlier workloads
    leave no heap behind), warmed up, then idle sockets opened and held on all
    targets at once (idle sockets cost no CPU worth contending for).
 4. Summarise (median, min–max, app ÷ baseline), print the table, write JSON.
@@ -82,6 +84,8 @@ class Context:
     target_names: tuple[str, ...]
     #: A cookie per socket (bench.sessions), written after the first login.
     cookie_file: Path | None = None
+    #: Which throughput workloads run (``--scenarios``).
+    workloads: tuple[str, ...] = THROUGHPUT_SCENARIOS
 
 
 def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
@@ -90,7 +94,7 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark the realtime app against bare Flask-SocketIO and node socket.io.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI): proves it works")
-    parser.add_argument("--runs", type=int, help="runs per metric (default 3, quick 1)")
+    parser.add_argument("--runs", type=int, help="runs per metric (default 5 throughput and 3 memory runs; quick 1)")
     parser.add_argument(
         "--targets",
         default=",".join(ALL_TARGETS),
@@ -98,6 +102,12 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle-memory runs")
     parser.add_argument("--skip-throughput", action="store_true", help="skip connect/echo/fan-out runs")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(THROUGHPUT_SCENARIOS),
+        help=f"comma-separated subset of the throughput workloads {','.join(THROUGHPUT_SCENARIOS)}"
+        " (default: all), to reproduce one row quickly",
+    )
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/...)")
     parser.add_argument(
         "--generators",
@@ -108,6 +118,11 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.generators is not None and args.generators < 1:
         parser.error("--generators must be at least 1")
+    unknown = set(args.scenarios.split(",")) - set(THROUGHPUT_SCENARIOS)
+    if unknown:
+        choices = ", ".join(THROUGHPUT_SCENARIOS)
+        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))} (choose from {choices})")
+    args.scenarios = tuple(name for name in THROUGHPUT_SCENARIOS if name in args.scenarios.split(","))
     return args
 
 
@@ -179,9 +194,9 @@ def run_throughput(ctx: Context, targets: dict[str, Target], runs: dict[str, lis
     order = list(targets.values())
     for run in range(sizes.runs):
         rotated = order[run % len(order) :] + order[: run % len(order)]
-        for target in rotated:
-            results = runs[target.name][run]
-            for name in THROUGHPUT_SCENARIOS:
+        for name in ctx.workloads:
+            for target in rotated:
+                results = runs[target.name][run]
                 _settle(ctx, targets)
                 if name.startswith("connect_"):
                     kind = name.removeprefix("connect_")
@@ -212,9 +227,9 @@ def run_idle(ctx: Context, cookie: str | None, runs: dict[str, list[dict[str, t.
     Logs in through the first fresh app when ``cookie`` is None.
     """
     sizes = ctx.sizes
-    for run in range(sizes.runs):
+    for run in range(sizes.idle_runs):
         ctx.progress(
-            f"idle run {run + 1}/{sizes.runs}: fresh servers; stages"
+            f"idle run {run + 1}/{sizes.idle_runs}: fresh servers; stages"
             f" {', '.join(f'{n:,}' for n in sizes.idle_stages)} sockets,"
             f" held {sizes.idle_hold_seconds:g} s each"
         )
@@ -230,7 +245,7 @@ def run_idle(ctx: Context, cookie: str | None, runs: dict[str, list[dict[str, t.
             runs[name][run]["idle"] = stages
             for stage in stages:
                 ctx.progress(
-                    f"idle run {run + 1}/{sizes.runs} {name:8}"
+                    f"idle run {run + 1}/{sizes.idle_runs} {name:8}"
                     f" {stage['still_connected']:,}/{stage['target_sockets']:,} still connected"
                     f" ({stage['dropped']} dropped), {stage['rss_kib_per_socket']:.1f} KiB RSS per"
                     f" socket, generator {stage['loadgen_cpu_percent']:.0f}% CPU"
@@ -285,7 +300,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
     if args.runs:
-        sizes = dataclasses.replace(sizes, runs=args.runs)
+        sizes = dataclasses.replace(sizes, runs=args.runs, idle_runs=args.runs)
     if args.generators:
         sizes = dataclasses.replace(sizes, generators=args.generators)
     names = tuple(n for n in ALL_TARGETS if n in args.targets.split(","))
@@ -310,16 +325,17 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             " will not fit (raise the hard limit: ulimit -Hn)"
         )
     progress(
-        f"benchmark {'quick' if args.quick else 'full'}: {sizes.runs} run(s), targets"
+        f"benchmark {'quick' if args.quick else 'full'}: {sizes.runs} throughput and {sizes.idle_runs} memory"
+        f" run(s), targets"
         f" {', '.join(names)}; {sizes.generators} load generator(s) per throughput step;"
         f" logs in {log_dir.relative_to(ROOT)}"
     )
-    runs: dict[str, list[dict[str, t.Any]]] = {n: [{} for _ in range(sizes.runs)] for n in names}
+    runs: dict[str, list[dict[str, t.Any]]] = {n: [{} for _ in range(max(sizes.runs, sizes.idle_runs))] for n in names}
     started = datetime.datetime.now(datetime.UTC)
     arango = ArangoServer.start(log_dir, password=secrets.token_hex(8))
     try:
         progress(f"ArangoDB test server on {arango.url}")
-        ctx = Context(sizes, log_dir, arango, secrets.token_hex(32), progress, names)
+        ctx = Context(sizes, log_dir, arango, secrets.token_hex(32), progress, names, workloads=args.scenarios)
         prepare_database(arango, ctx.secret_key, log_dir)
         progress("schema and benchmark user created with 'flask --app wsgi realtime'")
         cookie: str | None = None
