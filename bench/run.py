@@ -12,9 +12,10 @@ Order of work:
    goes first; each step's load comes from ``--generators`` node processes
    together. Steps of one workload sit seconds apart, so a drift in the
    (shared, virtual) machine's speed moves app and baseline alike.
-3. Memory runs (fewer: memory moves far less between runs): for each run, fresh server processes (so earlier workloads
-   leave no heap behind), warmed up, then idle sockets opened and held on all
-   targets at once (idle sockets cost no CPU worth contending for).
+3. Memory runs (fewer: memory moves far less between runs): for each run,
+   fresh server processes (so earlier workloads leave no heap behind), warmed
+   up, then idle sockets opened and held on all targets at once (idle sockets
+   cost no CPU worth contending for).
 4. Summarise (median, min–max, app ÷ baseline), print the table, write JSON.
 """
 
@@ -118,11 +119,12 @@ def parse_args(argv: t.Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.generators is not None and args.generators < 1:
         parser.error("--generators must be at least 1")
-    unknown = set(args.scenarios.split(",")) - set(THROUGHPUT_SCENARIOS)
-    if unknown:
+    wanted = set(args.scenarios.split(","))
+    if unknown := wanted - set(THROUGHPUT_SCENARIOS):
         choices = ", ".join(THROUGHPUT_SCENARIOS)
         parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))} (choose from {choices})")
-    args.scenarios = tuple(name for name in THROUGHPUT_SCENARIOS if name in args.scenarios.split(","))
+    # Always in the table's order, whatever order they were named in.
+    args.scenarios = tuple(name for name in THROUGHPUT_SCENARIOS if name in wanted)
     return args
 
 
@@ -326,8 +328,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         )
     progress(
         f"benchmark {'quick' if args.quick else 'full'}: {sizes.runs} throughput and {sizes.idle_runs} memory"
-        f" run(s), targets"
-        f" {', '.join(names)}; {sizes.generators} load generator(s) per throughput step;"
+        f" run(s), targets {', '.join(names)}; {sizes.generators} load generator(s) per throughput step;"
         f" logs in {log_dir.relative_to(ROOT)}"
     )
     runs: dict[str, list[dict[str, t.Any]]] = {n: [{} for _ in range(max(sizes.runs, sizes.idle_runs))] for n in names}
