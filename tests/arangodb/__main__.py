@@ -39,6 +39,13 @@ def parse_args(argv: t.Sequence[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="load data from PATH at start if it exists, save it there on a clean stop",
     )
+    parser.add_argument(
+        "--extended-names",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="3.12's extended (Unicode) names for databases, collections and indexes (default on, as in 3.12);"
+        " --no-extended-names for the traditional [A-Za-z][A-Za-z0-9_-]* convention",
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (DEBUG logs every request)")
     return parser.parse_args(argv)
 
@@ -62,6 +69,7 @@ def main(argv: t.Sequence[str] | None = None) -> int:
             password=args.password,
             ttl_frequency=args.ttl_frequency,
             state_file=args.state_file,
+            extended_names=args.extended_names,
         )
         server.start()
     except (StateFileError, OSError) as exc:

@@ -13,7 +13,7 @@ import logging
 import time
 import typing as t
 
-from . import document_api
+from . import document_api, import_api
 from .aql import QueryEngine
 from .auth import Authenticator, unauthorized
 from .errors import ArangoError
@@ -64,6 +64,7 @@ class Api:
             ("_api", "database"): self._database,
             ("_api", "collection"): self._collection,
             ("_api", "document"): document_api.handle,
+            ("_api", "import"): import_api.handle,
             ("_api", "index"): self._index,
             ("_api", "cursor"): self._cursor,
         }
@@ -77,6 +78,8 @@ class Api:
         method = request.method
         mutating = method in ("POST", "PUT", "PATCH", "DELETE")
         resource = route[1] if len(route) > 1 and route[0] == "_api" else None
+        if resource == "import":
+            return "document_write", mutating
         if resource == "document":
             if method in ("GET", "HEAD") or (method == "PUT" and "onlyget" in request.params):
                 return "document_read", False
@@ -205,6 +208,14 @@ class Api:
         if method == "PUT" and action == "truncate":
             collection.truncate()
             return ok(200, collection.info())
+        if method == "PUT" and action == "properties":
+            collection.configure(call.request.json())
+            return ok(200, collection.properties())
+        if method == "PUT" and action == "rename":
+            body = call.request.json()
+            new_name = body.get("name") if isinstance(body, dict) else None
+            database.rename_collection(collection, new_name, extended_names=self.store.extended_names)
+            return ok(200, collection.info())
         if method == "DELETE" and action is None:
             database.drop_collection(collection.name, is_system=call.request.flag("isSystem", False))
             return ok(200, id=str(collection.id))
@@ -229,7 +240,9 @@ class Api:
                 indexes = [collection.describe_index(i) for i in collection.all_indexes()]
                 return ok(200, indexes=indexes, identifiers={i["id"]: i for i in indexes})
             if method == "POST":
-                index, created = collection.ensure_index(parse_definition(call.request.json()))
+                index, created = collection.ensure_index(
+                    parse_definition(call.request.json(), extended_names=self.store.extended_names)
+                )
                 status = 201 if created else 200
                 description = collection.describe_index(index, with_estimate=False)
                 return ok(status, description, isNewlyCreated=created)

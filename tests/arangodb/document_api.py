@@ -174,6 +174,11 @@ def _inline(error: ArangoError) -> ArangoError:
 # -- writes -----------------------------------------------------------------
 
 
+def _version_attribute(call: Call) -> str | None:
+    # External versioning (3.12): the name of a top-level numeric attribute.
+    return call.request.params.get("versionAttribute") or None
+
+
 def _overwrite_mode(call: Call) -> str:
     mode = call.request.params.get("overwriteMode", "")
     if mode in OVERWRITE_MODES:
@@ -191,6 +196,7 @@ def _insert(call: Call, collection: Collection) -> Response:
         "overwrite_mode": mode,
         "keep_null": request.flag("keepNull", True),
         "merge_objects": request.flag("mergeObjects", True),
+        "version_attribute": _version_attribute(call),
     }
     body = request.json()
     status = _write_status(call, collection)
@@ -213,12 +219,20 @@ def _modify(call: Call, collection: Collection, key: str | None) -> Response:
     merge_objects = request.flag("mergeObjects", True)
     return_new = request.flag("returnNew", False)
     return_old = request.flag("returnOld", False)
+    version_attribute = _version_attribute(call)
     status = _write_status(call, collection)
 
     def apply(key: str, body: t.Any, expected_rev: str | None) -> WriteResult:
         if patch:
-            return collection.update(key, body, expected_rev, keep_null=keep_null, merge_objects=merge_objects)
-        return collection.replace(key, body, expected_rev)
+            return collection.update(
+                key,
+                body,
+                expected_rev,
+                keep_null=keep_null,
+                merge_objects=merge_objects,
+                version_attribute=version_attribute,
+            )
+        return collection.replace(key, body, expected_rev, version_attribute=version_attribute)
 
     body = request.json()
     if key is None:

@@ -12,6 +12,7 @@ import typing as t
 #: errorNum -> (HTTP status, default errorMessage)
 ERRORS: dict[int, tuple[int, str]] = {
     4: (500, "internal error"),
+    9: (501, "not implemented"),
     10: (400, "bad parameter"),
     11: (403, "forbidden"),
     400: (400, "bad parameter"),
@@ -20,14 +21,17 @@ ERRORS: dict[int, tuple[int, str]] = {
     405: (405, "method not supported"),
     503: (503, "service unavailable"),
     600: (400, "invalid JSON object"),
+    601: (400, "superfluous URL suffices"),
     1200: (409, "conflict"),
     1202: (404, "document not found"),
     1203: (404, "collection or view not found"),
+    1204: (400, "collection parameter missing"),
     1205: (400, "illegal document identifier"),
     1207: (409, "duplicate name"),
     1208: (400, "illegal name"),
     1210: (409, "unique constraint violated"),
     1212: (404, "index not found"),
+    1218: (400, "collection type invalid"),
     1221: (400, "illegal document key"),
     1222: (400, "unexpected document key"),
     1226: (400, "missing document key"),
@@ -36,11 +40,13 @@ ERRORS: dict[int, tuple[int, str]] = {
     1229: (400, "database name invalid"),
     1230: (403, "operation only allowed in system database"),
     1232: (400, "invalid key generator"),
+    1233: (400, "edge attribute missing or invalid"),
     1501: (400, "syntax error"),
     1551: (400, "no value specified for declared bind parameter"),
     1552: (400, "bind parameter was not declared in the query"),
     1553: (400, "bind parameter has an invalid value or type"),
     1600: (404, "cursor not found"),
+    1621: (400, "invalid schema validation parameter"),
 }
 
 #: Message of a failed revision precondition (storage-layer text).

@@ -71,6 +71,8 @@ class ArangoServerProcess:
         defaults to ``workdir/state.json``; False for none.
     :param port: port to use; 0 lets the server pick a free one, which later
         restarts reuse.
+    :param extended_names: False starts the server with the traditional
+        naming convention (``--database.extended-names false``).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class ArangoServerProcess:
         ttl_frequency: float = 30.0,
         state_file: Path | t.Literal[False] | None = None,
         port: int = 0,
+        extended_names: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -92,6 +95,7 @@ class ArangoServerProcess:
         self.username = username
         self.password = password if password is not None else secrets.token_urlsafe(16)
         self.ttl_frequency = ttl_frequency
+        self.extended_names = extended_names
         self.state_file = None if state_file is False else (state_file or self.workdir / "state.json")
         self.log_path = self.workdir / "server.log"
         #: Seconds from spawning the process to its "listening on" line.
@@ -122,6 +126,8 @@ class ArangoServerProcess:
             argv += [f"--username={self.username}", f"--password={self.password}"]
         if self.state_file is not None:
             argv += ["--state-file", str(self.state_file)]
+        if not self.extended_names:
+            argv.append("--no-extended-names")
         return argv
 
     # -- lifecycle ---------------------------------------------------------

@@ -16,7 +16,7 @@ from .keys import is_valid_index_name
 from .values import is_number
 
 _ALIASES = {"hash": "persistent", "skiplist": "persistent"}
-_UNSUPPORTED = ("geo", "geo1", "geo2", "fulltext", "inverted", "zkd", "mdi", "mdi-prefixed", "vector", "edge")
+_UNSUPPORTED = ("geo", "geo1", "geo2", "fulltext", "inverted", "zkd", "mdi", "mdi-prefixed", "vector")
 
 
 @dataclasses.dataclass
@@ -79,9 +79,12 @@ class Index:
 
 
 PRIMARY = Index(0, "primary", ["_key"], "primary", True, False)
+#: The edge index of an edge collection as ``GET /_api/index`` lists it: two
+#: indexes (ids 1 for ``_from``, 2 for ``_to``) fused into one entry with id 2.
+EDGE = Index(2, "edge", ["_from", "_to"], "edge", False, False)
 
 
-def parse_definition(definition: t.Any) -> Index:
+def parse_definition(definition: t.Any, *, extended_names: bool = True) -> Index:
     """Validate a ``POST /_api/index`` body; returns an index with id 0.
 
     :raise ArangoError: 400/10 for an invalid or unsupported definition,
@@ -93,8 +96,8 @@ def parse_definition(definition: t.Any) -> Index:
     if not isinstance(kind, str):
         raise ArangoError(10, "invalid index type")
     kind = _ALIASES.get(kind, kind)
-    if kind == "primary":
-        raise ArangoError(10, "cannot create additional primary index")
+    if kind in ("primary", "edge"):
+        raise ArangoError(10, f"cannot create additional {kind} index")
     if kind in _UNSUPPORTED:
         raise ArangoError(
             10,
@@ -114,7 +117,7 @@ def parse_definition(definition: t.Any) -> Index:
         raise ArangoError(10, "index fields must be a non-empty array of distinct attribute names")
 
     name = definition.get("name")
-    if name is not None and not is_valid_index_name(name):
+    if name is not None and not is_valid_index_name(name, extended=extended_names):
         raise ArangoError(1208, f"illegal index name '{name}'")
 
     if kind == "ttl":

@@ -11,6 +11,7 @@ import string
 import threading
 import time
 import typing as t
+import unicodedata
 import uuid
 
 from .errors import ArangoError
@@ -20,10 +21,12 @@ KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_-.@()+,=;$!*'%:")
 #: Longest ``_key`` in UTF-8 bytes.
 MAX_KEY_BYTES = 254
 
-_COLLECTION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
-_SYSTEM_COLLECTION_NAME = re.compile(r"_[A-Za-z0-9_-]+\Z")
-_DATABASE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
-_INDEX_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_TRADITIONAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
+_TRADITIONAL_SYSTEM_NAME = re.compile(r"_[A-Za-z0-9_-]*\Z")
+#: Longest database name in UTF-8 bytes (traditional, extended).
+MAX_DATABASE_NAME_BYTES = {False: 64, True: 128}
+#: Longest collection or index name in UTF-8 bytes (both conventions).
+MAX_NAME_BYTES = 256
 
 
 def is_valid_key(key: object) -> bool:
@@ -35,22 +38,73 @@ def is_valid_key(key: object) -> bool:
     )
 
 
-def is_valid_collection_name(name: object, *, system: bool = False) -> bool:
-    """Traditional collection naming: letters, digits, ``_`` and ``-``."""
-    if not isinstance(name, str) or len(name.encode("utf-8")) > 256:
+def _allowed_name(name: str, *, extended: bool, allow_system: bool, max_bytes: int, forbidden: str = "/") -> bool:
+    """``NameValidator::isAllowedName`` for either naming convention.
+
+    ArangoDB 3.12 enables ``--database.extended-names`` by default: any UTF-8
+    but ``/`` (and ``:`` in database names) and control characters, not
+    starting with a digit, ``.``, a space or (unless system) ``_``, not ending
+    with a space. The traditional convention is ``[A-Za-z][A-Za-z0-9_-]*``.
+    """
+    if not 0 < len(name.encode("utf-8")) <= max_bytes:
         return False
-    pattern = _SYSTEM_COLLECTION_NAME if system else _COLLECTION_NAME
-    return pattern.match(name) is not None
+    if not extended:
+        pattern = _TRADITIONAL_SYSTEM_NAME if allow_system and name[0] == "_" else _TRADITIONAL_NAME
+        return pattern.match(name) is not None
+    if any(char in forbidden or ord(char) < 32 for char in name):
+        return False
+    first = name[0]
+    return not (first.isascii() and first.isdigit()) and first not in ". " and (first != "_" or allow_system) and name[-1] != " "
 
 
-def is_valid_database_name(name: object) -> bool:
-    """Traditional database naming, at most 64 bytes."""
-    return isinstance(name, str) and len(name.encode("utf-8")) <= 64 and _DATABASE_NAME.match(name) is not None
+def name_error(kind: str, name: object, *, extended: bool, system: bool = False) -> ArangoError | None:
+    """The 400/1208 a collection or index name gets, None if it is valid.
+
+    ``CollectionNameValidator::validateName`` / ``IndexNameValidator``: an
+    extended name must also be NFC-normalized.
+    """
+    if not isinstance(name, str) or not _allowed_name(
+        name, extended=extended, allow_system=system, max_bytes=MAX_NAME_BYTES
+    ):
+        return ArangoError(1208, f"illegal name: {kind} name invalid")
+    if extended and unicodedata.normalize("NFC", name) != name:
+        return ArangoError(1208, f"{kind} name is not properly UTF-8 NFC-normalized")
+    return None
 
 
-def is_valid_index_name(name: object) -> bool:
-    """Index names follow the collection naming rules."""
-    return isinstance(name, str) and len(name.encode("utf-8")) <= 256 and _INDEX_NAME.match(name) is not None
+def is_valid_collection_name(name: object, *, system: bool = False, extended: bool = True) -> bool:
+    """Whether ``name`` may name a collection."""
+    return name_error("collection", name, extended=extended, system=system) is None
+
+
+def is_valid_database_name(name: object, *, extended: bool = True) -> bool:
+    """``DatabaseNameValidator::isAllowedName`` (no ``:`` either; 64/128 bytes)."""
+    return isinstance(name, str) and _allowed_name(
+        name, extended=extended, allow_system=False, max_bytes=MAX_DATABASE_NAME_BYTES[extended], forbidden="/:"
+    )
+
+
+def is_valid_index_name(name: object, *, extended: bool = True) -> bool:
+    """Index names follow the collection rules, never with a leading ``_``."""
+    return name_error("index", name, extended=extended) is None
+
+
+def is_valid_document_id(value: object, *, extended: bool = True) -> bool:
+    """``KeyGeneratorHelper::validateId``: ``<collection name or numeric id>/<valid key>``.
+
+    This is what an edge's ``_from`` and ``_to`` must be; the collection need
+    not exist.
+    """
+    if not isinstance(value, str) or "/" not in value:
+        return False
+    collection, key = value.split("/", 1)
+    if not collection:
+        return False
+    if not (collection.isascii() and collection.isdigit()) and not _allowed_name(
+        collection, extended=extended, allow_system=True, max_bytes=MAX_NAME_BYTES
+    ):
+        return False
+    return is_valid_key(key)
 
 
 def key_part(handle: str) -> str:

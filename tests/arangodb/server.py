@@ -184,6 +184,7 @@ class ArangoTestServer:
     :param ttl_frequency: seconds between TTL sweeps; 0 disables them.
     :param state_file: load the data from here at start (if the file exists)
         and save it here on :meth:`stop`.
+    :param extended_names: ``--database.extended-names`` (on by default since 3.12).
     """
 
     def __init__(
@@ -195,16 +196,17 @@ class ArangoTestServer:
         password: str | None = None,
         ttl_frequency: float = 30.0,
         state_file: str | os.PathLike[str] | None = None,
+        extended_names: bool = True,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.ttl_frequency = ttl_frequency
         self.state_file = pathlib.Path(state_file) if state_file else None
         self.auth = Authenticator(username, password)
-        self.store = Store()
+        self.store = Store(extended_names=extended_names)
         state = load_state(self.state_file) if self.state_file else None
         if state is not None:
-            self.store = Store.restore(state["store"])
+            self.store = Store.restore(state["store"], extended_names=extended_names)
             self.auth.restore(state["users"])
             logger.info("loaded state from %s", self.state_file)
         self.api = Api(self.store, self.auth, QueryEngine())

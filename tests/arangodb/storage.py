@@ -14,22 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
+import math
 import threading
 import typing as t
 
 from . import values
 from .errors import REV_MISMATCH, ArangoError
-from .indexes import PRIMARY, Index
-from .keys import KeyGenerator, RevisionClock, is_valid_collection_name, is_valid_database_name, is_valid_key
+from .indexes import EDGE, PRIMARY, Index
+from .keys import KeyGenerator, RevisionClock, is_valid_database_name, is_valid_document_id, is_valid_key, name_error
 from .ttl import is_expired
 
 logger = logging.getLogger(__name__)
 
 Document = dict[str, t.Any]
 
-#: Attributes the server owns; values sent by clients are ignored.
-SYSTEM_ATTRIBUTES = frozenset(("_key", "_id", "_rev"))
+#: Attributes the server owns or places itself; ``_from`` and ``_to`` are
+#: dropped from documents of document collections (``newObjectForInsert``).
+SYSTEM_ATTRIBUTES = frozenset(("_key", "_id", "_rev", "_from", "_to"))
+#: Collection types (``TRI_col_type_e``).
+DOCUMENT_COLLECTION, EDGE_COLLECTION = 2, 3
 #: System collections every new database gets (a subset of ArangoDB's).
 SYSTEM_COLLECTIONS = ("_analyzers", "_aqlfunctions", "_graphs")
 #: Additional system collections of ``_system``.
@@ -95,6 +100,56 @@ def _user_attributes(body: Document) -> t.Iterator[tuple[str, t.Any]]:
     return ((k, v) for k, v in body.items() if k not in SYSTEM_ATTRIBUTES)
 
 
+def newer_version(stored: Document, incoming: Document, attribute: str | None) -> bool:
+    """Whether a write carrying ``incoming`` may replace ``stored`` (``versionAttribute``).
+
+    External versioning as the 3.12 docs define it: the write is skipped when
+    both versions are numbers and the new one, rounded down, is not higher
+    than the stored one (also rounded down). A missing, non-numeric or
+    negative version never blocks a write.
+    """
+    if not attribute:
+        return True
+    new, old = incoming.get(attribute), stored.get(attribute)
+    if not values.is_number(new) or not values.is_number(old) or new < 0 or old < 0:
+        return True
+    return math.floor(new) > math.floor(old)
+
+
+#: Validation levels of a collection schema (``ValidatorBase``).
+SCHEMA_LEVELS = ("none", "new", "moderate", "strict")
+
+
+def parse_schema(schema: t.Any) -> dict[str, t.Any] | None:
+    """A ``schema`` property as ArangoDB stores and returns it; None removes it.
+
+    Invalid descriptions are 400/1621 with ``LogicalCollection::updateSchema``'s
+    messages. The rule is kept, not evaluated (see the README).
+    """
+    if schema is None or schema == {}:
+        return None
+    if not isinstance(schema, dict):
+        raise ArangoError(1621, "Schema description is not an object.")
+    rule = schema.get("rule")
+    if not isinstance(rule, dict):
+        detail = json.dumps(schema, separators=(",", ":"))
+        raise ArangoError(
+            1621, f"Error when building schema: No valid schema in rule attribute given (no object): {detail}"
+        )
+    level = schema.get("level", "strict")
+    if not isinstance(level, str):
+        level = "strict"
+    if level not in SCHEMA_LEVELS:
+        raise ArangoError(1621, "Error when building schema: Valid validation levels are: " + ", ".join(SCHEMA_LEVELS))
+    message = schema.get("message")
+    return {
+        "message": message if isinstance(message, str) else "",
+        "level": level,
+        "type": "json",
+        "rule": rule,
+    }
+
+
 def _conflict(document: Document) -> ArangoError:
     # The 412 body carries the current revision (generateConflictError).
     return ArangoError(
@@ -110,7 +165,15 @@ def _conflict(document: Document) -> ArangoError:
 
 
 class Collection:
-    """A document collection: documents in insertion order plus indexes."""
+    """A document or edge collection: documents in insertion order plus indexes.
+
+    :param type: 2 (document) or 3 (edge: every document has a valid
+        ``_from`` and ``_to``, and the edge index is listed).
+    :param schema: the stored ``schema`` property (kept and returned, not
+        enforced: see the README).
+    :param extended_names: the server's naming convention, which also
+        decides which ``_from``/``_to`` values are valid.
+    """
 
     def __init__(
         self,
@@ -121,6 +184,10 @@ class Collection:
         wait_for_sync: bool = False,
         key_generator: KeyGenerator | None = None,
         is_system: bool = False,
+        type: int = DOCUMENT_COLLECTION,
+        schema: dict[str, t.Any] | None = None,
+        cache_enabled: bool = False,
+        extended_names: bool = True,
     ) -> None:
         self.name = name
         self.id = id
@@ -128,9 +195,19 @@ class Collection:
         self.wait_for_sync = wait_for_sync
         self.key_generator = key_generator or KeyGenerator()
         self.is_system = is_system
+        self.type = type
+        self.schema = schema
+        self.cache_enabled = cache_enabled
+        self.extended_names = extended_names
         self.documents: dict[str, Document] = {}
         self.indexes: list[Index] = []
-        self.next_index_id = 1
+        # Ids 1 and 2 are the edge index's two halves in ArangoDB.
+        self.next_index_id = 3 if type == EDGE_COLLECTION else 1
+
+    @property
+    def is_edge(self) -> bool:
+        """Whether this is an edge collection (type 3)."""
+        return self.type == EDGE_COLLECTION
 
     # -- descriptions ---------------------------------------------------
 
@@ -140,7 +217,7 @@ class Collection:
             "id": str(self.id),
             "name": self.name,
             "status": 3,
-            "type": 2,
+            "type": self.type,
             "isSystem": self.is_system,
             "globallyUniqueId": f"c{self.id}",
         }
@@ -154,9 +231,9 @@ class Collection:
             "keyOptions": self.key_generator.options(),
             "writeConcern": 1,
             "replicationFactor": 1,
-            "cacheEnabled": False,
+            "cacheEnabled": self.cache_enabled,
             "computedValues": None,
-            "schema": None,
+            "schema": self.schema,
             "syncByRevision": True,
             "usesRevisionsAsDocumentIds": True,
             "isSmart": False,
@@ -164,6 +241,25 @@ class Collection:
             "isDisjoint": False,
             "internalValidatorType": 0,
         }
+
+    def configure(self, changes: t.Any) -> None:
+        """``PUT /_api/collection/{c}/properties``: ``waitForSync``, ``schema``, ``cacheEnabled``.
+
+        Other attributes are fixed at creation (``keyOptions``, ``type``) or
+        cluster-only (``replicationFactor``, ``writeConcern``) and ignored,
+        like a single server does.
+        """
+        if not isinstance(changes, dict):
+            raise ArangoError(10, "expecting a JSON object as body")
+        if changes.get("computedValues"):
+            raise ArangoError(10, "'computedValues' is not implemented by the ArangoDB test server")
+        for flag in ("waitForSync", "cacheEnabled"):
+            if flag in changes and not isinstance(changes[flag], bool):
+                raise ArangoError(10, f"'{flag}' must be a boolean")
+        schema = parse_schema(changes["schema"]) if "schema" in changes else self.schema
+        self.wait_for_sync = changes.get("waitForSync", self.wait_for_sync)
+        self.cache_enabled = changes.get("cacheEnabled", self.cache_enabled)
+        self.schema = schema
 
     # -- documents ------------------------------------------------------
 
@@ -187,8 +283,13 @@ class Collection:
         overwrite_mode: str = "conflict",
         keep_null: bool = True,
         merge_objects: bool = True,
+        version_attribute: str | None = None,
     ) -> WriteResult:
-        """Insert ``body``; ``overwrite_mode`` decides what an existing key does."""
+        """Insert ``body``; ``overwrite_mode`` decides what an existing key does.
+
+        ``version_attribute`` applies to the ``replace`` and ``update`` modes
+        only: an older or equal version leaves the stored document as it is.
+        """
         if not isinstance(body, dict):
             raise ArangoError(1227)
         key = body.get("_key")
@@ -204,6 +305,8 @@ class Collection:
             new = self._build(key, body)
         elif overwrite_mode == "ignore":
             return WriteResult(existing, existing, ignored=True)
+        elif overwrite_mode in ("replace", "update") and not newer_version(existing, body, version_attribute):
+            return WriteResult(existing, existing)
         elif overwrite_mode == "replace":
             new = self._build(key, body)
         elif overwrite_mode == "update":
@@ -217,11 +320,15 @@ class Collection:
         self.key_generator.track(key)
         return WriteResult(existing, new)
 
-    def replace(self, key: str, body: t.Any, expected_rev: str | None) -> WriteResult:
+    def replace(
+        self, key: str, body: t.Any, expected_rev: str | None, *, version_attribute: str | None = None
+    ) -> WriteResult:
         """Replace the whole document; the key comes from the URL, not the body."""
         if not isinstance(body, dict):
             raise ArangoError(1227)
         old = self.read(key, expected_rev)
+        if not newer_version(old, body, version_attribute):
+            return WriteResult(old, old)
         new = self._build(key, body)
         self._store(new)
         return WriteResult(old, new)
@@ -234,11 +341,14 @@ class Collection:
         *,
         keep_null: bool,
         merge_objects: bool,
+        version_attribute: str | None = None,
     ) -> WriteResult:
         """Patch the document with ``body``."""
         if not isinstance(body, dict):
             raise ArangoError(1227)
         old = self.read(key, expected_rev)
+        if not newer_version(old, body, version_attribute):
+            return WriteResult(old, old)
         new = self._patched(old, body, keep_null, merge_objects)
         self._store(new)
         return WriteResult(old, new)
@@ -253,16 +363,38 @@ class Collection:
         """Remove every document; indexes stay."""
         self.documents.clear()
 
+    def _edge_attribute(self, body: Document, name: str, fallback: Document | None = None) -> t.Any:
+        """A valid ``_from``/``_to`` for the new document, or 400/1233.
+
+        An update may leave it out (``fallback`` is the stored document); an
+        insert or replace must carry it (``newObjectForInsert``/``Replace``).
+        """
+        if fallback is not None and name not in body:
+            return fallback[name]
+        value = body.get(name)
+        if not is_valid_document_id(value, extended=self.extended_names):
+            raise ArangoError(1233)
+        return value
+
+    def _system_part(self, key: str, body: Document, fallback: Document | None = None) -> Document:
+        # ArangoDB's order: _key, _id, _from, _to, _rev, then the user's attributes.
+        document: Document = {"_key": key, "_id": f"{self.name}/{key}"}
+        if self.is_edge:
+            document["_from"] = self._edge_attribute(body, "_from", fallback)
+            document["_to"] = self._edge_attribute(body, "_to", fallback)
+        document["_rev"] = self.clock.next()
+        return document
+
     def _build(self, key: str, body: Document) -> Document:
-        document = {"_key": key, "_id": f"{self.name}/{key}", "_rev": self.clock.next()}
+        document = self._system_part(key, body)
         document.update(_user_attributes(body))
         return document
 
     def _patched(self, old: Document, body: Document, keep_null: bool, merge_objects: bool) -> Document:
+        document = self._system_part(old["_key"], body, fallback=old)
         patch = dict(_user_attributes(body))
-        merged = merge_patch(old, patch, keep_null=keep_null, merge_objects=merge_objects)
-        merged["_rev"] = self.clock.next()
-        return merged
+        document.update(merge_patch(dict(_user_attributes(old)), patch, keep_null=keep_null, merge_objects=merge_objects))
+        return document
 
     def _store(self, document: Document) -> None:
         self._check_unique(document)
@@ -299,19 +431,26 @@ class Collection:
     # -- indexes --------------------------------------------------------
 
     def all_indexes(self) -> list[Index]:
-        """The primary index first, then the others in creation order."""
+        """The primary index first, the edge index of an edge collection, then the others."""
+        if self.is_edge:
+            return [PRIMARY, EDGE, *self.indexes]
         return [PRIMARY, *self.indexes]
 
     def describe_index(self, index: Index, *, with_estimate: bool = True) -> dict[str, t.Any]:
         """Index JSON, with a ``selectivityEstimate`` where ArangoDB has one."""
         description = index.describe(self.name)
-        if with_estimate and (index.type == "primary" or index.options.get("estimates")):
+        if with_estimate and (index.type in ("primary", "edge") or index.options.get("estimates")):
             description["selectivityEstimate"] = self._selectivity(index)
         return description
 
     def _selectivity(self, index: Index) -> float:
         if index.type == "primary" or index.unique or not self.documents:
             return 1
+        if index.type == "edge":
+            # Two indexes (_from, _to) listed as one, with the mean estimate.
+            count = len(self.documents)
+            distinct = (len({doc[field] for doc in self.documents.values()}) for field in index.fields)
+            return sum(n / count for n in distinct) / 2
         entries = [self._index_entry(index, doc) for doc in self.documents.values()]
         entries = [entry for entry in entries if entry is not None]
         return len(set(entries)) / len(entries) if entries else 1
@@ -351,10 +490,10 @@ class Collection:
         raise ArangoError(1212)
 
     def drop_index(self, index_id: str) -> Index:
-        """Remove an index; the primary index cannot be dropped (403/11)."""
+        """Remove an index; the primary and edge indexes cannot be dropped (403/11)."""
         index = self.find_index(index_id)
-        if index.type == "primary":
-            raise ArangoError(11, "cannot drop primary index")
+        if index.type in ("primary", "edge"):
+            raise ArangoError(11, f"cannot drop {index.type} index")
         self.indexes.remove(index)
         return index
 
@@ -380,6 +519,9 @@ class Collection:
         return {
             "id": self.id,
             "isSystem": self.is_system,
+            "type": self.type,
+            "schema": self.schema,
+            "cacheEnabled": self.cache_enabled,
             "waitForSync": self.wait_for_sync,
             "keyOptions": self.key_generator.options(),
             "nextIndexId": self.next_index_id,
@@ -388,7 +530,7 @@ class Collection:
         }
 
     @classmethod
-    def restore(cls, name: str, data: dict[str, t.Any], clock: RevisionClock) -> Collection:
+    def restore(cls, name: str, data: dict[str, t.Any], clock: RevisionClock, *, extended_names: bool) -> Collection:
         """Rebuild a collection from :meth:`snapshot` output."""
         collection = cls(
             name,
@@ -397,6 +539,10 @@ class Collection:
             wait_for_sync=data["waitForSync"],
             key_generator=KeyGenerator.from_options(data["keyOptions"]),
             is_system=data["isSystem"],
+            type=data.get("type", DOCUMENT_COLLECTION),
+            schema=data.get("schema"),
+            cache_enabled=data.get("cacheEnabled", False),
+            extended_names=extended_names,
         )
         collection.next_index_id = data["nextIndexId"]
         collection.indexes = [Index.restore(index) for index in data["indexes"]]
@@ -432,19 +578,16 @@ class Database:
             raise ArangoError(10, "expecting a JSON object as body")
         name = spec.get("name")
         is_system = bool(spec.get("isSystem", False))
-        if not is_valid_collection_name(name, system=is_system):
-            raise ArangoError(1208, f"illegal name: '{name}'")
+        error = name_error("collection", name, extended=store.extended_names, system=is_system)
+        if error is not None:
+            raise error
         if name in self.collections:
             raise ArangoError(1207, f"duplicate name: '{name}'")
-        if spec.get("type", 2) != 2:
-            raise ArangoError(
-                10,
-                "only document collections (type 2) are implemented by the"
-                " ArangoDB test server; edge collections are not",
-            )
-        for unsupported in ("schema", "computedValues"):
-            if spec.get(unsupported):
-                raise ArangoError(10, f"'{unsupported}' is not implemented by the ArangoDB test server")
+        kind = spec.get("type", DOCUMENT_COLLECTION)
+        if kind not in (DOCUMENT_COLLECTION, EDGE_COLLECTION) or isinstance(kind, bool):
+            raise ArangoError(1218, f"invalid collection type for collection '{name}'")
+        if spec.get("computedValues"):
+            raise ArangoError(10, "'computedValues' is not implemented by the ArangoDB test server")
         collection = Collection(
             name,
             store.new_id(),
@@ -452,9 +595,35 @@ class Database:
             wait_for_sync=bool(spec.get("waitForSync", False)),
             key_generator=KeyGenerator.from_options(spec.get("keyOptions")),
             is_system=is_system,
+            type=kind,
+            schema=parse_schema(spec.get("schema")),
+            cache_enabled=bool(spec.get("cacheEnabled", False)),
+            extended_names=store.extended_names,
         )
         self.collections[name] = collection
         return collection
+
+    def rename_collection(self, collection: Collection, new_name: t.Any, *, extended_names: bool) -> None:
+        """``PUT /_api/collection/{c}/rename``: documents get new ``_id`` values.
+
+        Edges elsewhere that point at the old name keep pointing at it, as in
+        ArangoDB. System collections cannot be renamed (403/11).
+        """
+        error = name_error("collection", new_name, extended=extended_names)
+        if error is not None:
+            raise error
+        if new_name == collection.name:
+            return
+        if collection.is_system:
+            raise ArangoError(11)
+        if new_name in self.collections:
+            raise ArangoError(1207, f"duplicate name: '{new_name}'")
+        del self.collections[collection.name]
+        collection.name = new_name
+        collection.documents = {
+            key: {**document, "_id": f"{new_name}/{key}"} for key, document in collection.documents.items()
+        }
+        self.collections[new_name] = collection
 
     def drop_collection(self, name: str, *, is_system: bool) -> Collection:
         """Drop a collection; system collections need ``isSystem=true`` (403/11)."""
@@ -472,11 +641,11 @@ class Database:
         }
 
     @classmethod
-    def restore(cls, name: str, data: dict[str, t.Any], clock: RevisionClock) -> Database:
+    def restore(cls, name: str, data: dict[str, t.Any], clock: RevisionClock, *, extended_names: bool) -> Database:
         """Rebuild a database from :meth:`snapshot` output."""
         database = cls(name, data["id"])
         for cname, cdata in data["collections"].items():
-            database.collections[cname] = Collection.restore(cname, cdata, clock)
+            database.collections[cname] = Collection.restore(cname, cdata, clock, extended_names=extended_names)
         return database
 
 
@@ -486,8 +655,9 @@ class Store:
     :attr:`lock` guards all of it; hold it for the whole of a request.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, extended_names: bool = True) -> None:
         self.lock = threading.RLock()
+        self.extended_names = extended_names
         self.clock = RevisionClock()
         self._ids = itertools.count(1)
         self.databases: dict[str, Database] = {}
@@ -511,7 +681,7 @@ class Store:
 
     def create_database(self, name: t.Any, *, check: bool = True) -> Database:
         """Create a database with its default system collections."""
-        if check and not is_valid_database_name(name):
+        if check and not is_valid_database_name(name, extended=self.extended_names):
             raise ArangoError(1229)
         if name in self.databases:
             raise ArangoError(1207, f"duplicate database name '{name}'")
@@ -556,10 +726,13 @@ class Store:
         }
 
     @classmethod
-    def restore(cls, data: dict[str, t.Any]) -> Store:
+    def restore(cls, data: dict[str, t.Any], *, extended_names: bool = True) -> Store:
         """Rebuild a store from :meth:`snapshot` output."""
-        store = cls()
+        store = cls(extended_names=extended_names)
         store.clock.last = data["clock"]
         store._ids = itertools.count(data["nextId"])
-        store.databases = {name: Database.restore(name, db, store.clock) for name, db in data["databases"].items()}
+        store.databases = {
+            name: Database.restore(name, db, store.clock, extended_names=extended_names)
+            for name, db in data["databases"].items()
+        }
         return store

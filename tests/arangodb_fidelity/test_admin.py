@@ -181,11 +181,45 @@ def test_database_lifecycle(arango_server, arango_client):
     assert info.value.error_code == 1228
 
 
-@pytest.mark.parametrize("name", ["1starts-with-digit", "has space", "x" * 65, "_system2"])
+@pytest.mark.parametrize(
+    "name", ["1starts-with-digit", "x" * 129, "_system2", "a/b", "a:b", " lead", "trail ", ".dot", "tab\there"]
+)
 def test_invalid_database_names(arango_server, arango_client, name):
+    """3.12's extended names (``--database.extended-names`` is on by default) still refuse these."""
     with pytest.raises(DatabaseCreateError) as info:
         arango_server.db(arango_client).create_database(name)
     assert info.value.http_code == 400 and info.value.error_code == 1229
+
+
+@pytest.mark.parametrize("name", ["has space", "x" * 128, "mötör", "😀 🍺", "a.b(c)"])
+def test_extended_database_names_are_accepted(arango_server, arango_client, name):
+    sys_db = arango_server.db(arango_client)
+    assert sys_db.create_database(name) is True
+    try:
+        assert name in sys_db.databases()
+        col = arango_server.db(arango_client, name).create_collection("c")
+        assert col.insert({"_key": "k"})["_id"] == "c/k"
+    finally:
+        sys_db.delete_database(name)
+
+
+def test_traditional_names_when_extended_names_are_off(start_arango_server):
+    """``--no-extended-names`` (``--database.extended-names false``): ``[A-Za-z][A-Za-z0-9_-]*`` only."""
+    server = start_arango_server(extended_names=False, ttl_frequency=0)
+    client = server.client()
+    try:
+        sys_db = server.db(client)
+        for name in ("has space", "x" * 65, "mötör"):
+            with pytest.raises(DatabaseCreateError) as info:
+                sys_db.create_database(name)
+            assert info.value.error_code == 1229
+        assert sys_db.create_database("x" * 64) is True
+        for name in ("has space", "mötör"):
+            with pytest.raises(CollectionCreateError) as info:
+                sys_db.create_collection(name)
+            assert info.value.http_code == 400 and info.value.error_code == 1208
+    finally:
+        client.close()
 
 
 def test_database_admin_only_from_system(arango_database):
@@ -225,10 +259,11 @@ def test_duplicate_and_illegal_collection_names(arango_database):
     with pytest.raises(CollectionCreateError) as info:
         arango_database.create_collection("taken")
     assert info.value.http_code == 409 and info.value.error_code == 1207
-    for name in ("1digit", "has space", "_system_like", "x" * 257):
+    for name in ("1digit", "_system_like", "x" * 257, "a/b", " lead", "trail ", ".dot", "tab\there"):
         with pytest.raises(CollectionCreateError) as info:
             arango_database.create_collection(name)
         assert info.value.http_code == 400 and info.value.error_code == 1208
+        assert info.value.error_message == "illegal name: collection name invalid"
 
 
 def test_key_generators(arango_database):
@@ -239,12 +274,6 @@ def test_key_generators(arango_database):
     assert [auto.insert({})["_key"] for _ in range(2)] == ["10", "15"]
     uuids = arango_database.create_collection("uuids", key_generator="uuid")
     assert len(uuids.insert({})["_key"]) == 36
-
-
-def test_edge_collections_are_refused_clearly(arango_database):
-    with pytest.raises(CollectionCreateError) as info:
-        arango_database.create_collection("edges", edge=True)
-    assert info.value.http_code == 400
 
 
 # -- 7. indexes ----------------------------------------------------------------
