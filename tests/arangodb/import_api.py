@@ -147,7 +147,8 @@ def _excerpt(text: str) -> str:
 
 
 def _dump(value: t.Any) -> str:
-    return _excerpt(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    # VPackDumper writes attributes in index order, i.e. sorted by name.
+    return _excerpt(json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True))
 
 
 def _with_prefix(value: t.Any, prefix: str, overwrite: bool) -> t.Any:
@@ -241,11 +242,10 @@ class _Importer:
                 continue
             if not self.ignore_missing and len(values) != len(keys):
                 self._tabular_failure(
-                    f"at position {position}: wrong number of JSON values"
-                    f" (got {len(values)}, expected {len(keys)})"
+                    f"at position {position}: wrong number of JSON values (got {len(values)}, expected {len(keys)})"
                 )
                 continue
-            document = {key: value for key, value in zip(keys, values) if value is not None}
+            document = {key: value for key, value in zip(keys, values, strict=False) if value is not None}
             self.accept(document, position)
 
     def _tabular_failure(self, message: str) -> None:
@@ -257,7 +257,8 @@ class _Importer:
         """``handleSingleDocument``: objects only; edges get prefixes and need ``_from``/``_to``."""
         if not isinstance(value, dict):
             self._reject(
-                1227, f"at position {position}: invalid JSON type (expecting object), offending document: {_dump(value)}"
+                1227,
+                f"at position {position}: invalid JSON type (expecting object), offending document: {_dump(value)}",
             )
             return
         if self.collection.is_edge:

@@ -54,7 +54,12 @@ def _allowed_name(name: str, *, extended: bool, allow_system: bool, max_bytes: i
     if any(char in forbidden or ord(char) < 32 for char in name):
         return False
     first = name[0]
-    return not (first.isascii() and first.isdigit()) and first not in ". " and (first != "_" or allow_system) and name[-1] != " "
+    return (
+        not (first.isascii() and first.isdigit())
+        and first not in ". "
+        and (first != "_" or allow_system)
+        and name[-1] != " "
+    )
 
 
 def name_error(kind: str, name: object, *, extended: bool, system: bool = False) -> ArangoError | None:

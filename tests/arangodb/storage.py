@@ -393,7 +393,9 @@ class Collection:
     def _patched(self, old: Document, body: Document, keep_null: bool, merge_objects: bool) -> Document:
         document = self._system_part(old["_key"], body, fallback=old)
         patch = dict(_user_attributes(body))
-        document.update(merge_patch(dict(_user_attributes(old)), patch, keep_null=keep_null, merge_objects=merge_objects))
+        document.update(
+            merge_patch(dict(_user_attributes(old)), patch, keep_null=keep_null, merge_objects=merge_objects)
+        )
         return document
 
     def _store(self, document: Document) -> None:

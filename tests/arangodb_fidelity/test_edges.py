@@ -116,7 +116,11 @@ def test_from_and_to_are_dropped_from_documents(arango_database):
 
 def test_batch_writes_report_1233_inline(arango_server, edges):
     results = edges.insert_many(
-        [{"_key": "ok", "_from": "a/1", "_to": "a/2"}, {"_key": "bad", "_from": "a/1"}, {"_key": "ok2", "_from": "x/y", "_to": "x/z"}]
+        [
+            {"_key": "ok", "_from": "a/1", "_to": "a/2"},
+            {"_key": "bad", "_from": "a/1"},
+            {"_key": "ok2", "_from": "x/y", "_to": "x/z"},
+        ]
     )
     assert [r["_key"] for r in results if isinstance(r, dict)] == ["ok", "ok2"]
     failed = results[1]
