@@ -74,11 +74,13 @@ def _synced(call: Call, collection: Collection) -> bool:
 
 
 def _document_headers(call: Call, collection: Collection, body: dict[str, t.Any]) -> dict[str, str]:
-    # The driver ignores both, but a real server sends them.
+    # The driver ignores both, but a real server sends them. Header values
+    # are Latin-1 on the wire: extended (Unicode) names must be URL-encoded.
     key = urllib.parse.quote(body["_key"], safe="")
+    name = urllib.parse.quote(collection.name, safe="")
     return {
         "Etag": f'"{body["_rev"]}"',
-        "Location": f"{call.db_prefix}/_api/document/{collection.name}/{key}",
+        "Location": f"{call.db_prefix}/_api/document/{name}/{key}",
     }
 
 
