@@ -13,7 +13,7 @@ import logging
 import time
 import typing as t
 
-from . import document_api, import_api
+from . import document_api, edges_api, import_api
 from .aql import QueryEngine
 from .auth import Authenticator, unauthorized
 from .errors import ArangoError
@@ -65,6 +65,7 @@ class Api:
             ("_api", "collection"): self._collection,
             ("_api", "document"): document_api.handle,
             ("_api", "import"): import_api.handle,
+            ("_api", "edges"): edges_api.handle,
             ("_api", "index"): self._index,
             ("_api", "cursor"): self._cursor,
         }
@@ -80,6 +81,8 @@ class Api:
         resource = route[1] if len(route) > 1 and route[0] == "_api" else None
         if resource == "import":
             return "document_write", mutating
+        if resource == "edges":
+            return "document_read", False
         if resource == "document":
             if method in ("GET", "HEAD") or (method == "PUT" and "onlyget" in request.params):
                 return "document_read", False

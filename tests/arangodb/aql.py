@@ -37,6 +37,7 @@ class QueryResult:
     result: list[t.Any]
     writes_executed: int = 0
     scanned: int = 0
+    scanned_index: int = 0
 
     def stats(self, started: float) -> dict[str, t.Any]:
         """``extra.stats`` as ArangoDB reports it."""
@@ -44,7 +45,7 @@ class QueryResult:
             "writesExecuted": self.writes_executed,
             "writesIgnored": 0,
             "scannedFull": self.scanned,
-            "scannedIndex": 0,
+            "scannedIndex": self.scanned_index,
             "cursorsCreated": 0,
             "cursorsRearmed": 0,
             "cacheHits": 0,

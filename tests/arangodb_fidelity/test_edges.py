@@ -190,3 +190,80 @@ def test_edges_survive_a_restart(start_arango_server):
             col.insert({"_from": "a/1"})
     finally:
         client.close()
+
+
+# -- /_api/edges ---------------------------------------------------------------
+
+
+@pytest.fixture
+def edges_api(arango_server, arango_database, edges):
+    """GET/POST /_api/edges/{path} with ``requests`` (python-arango reaches it only through graphs)."""
+    edges.insert_many(
+        [
+            {"_key": "ab", "_from": "p/a", "_to": "p/b"},
+            {"_key": "ba", "_from": "p/b", "_to": "p/a"},
+            {"_key": "bc", "_from": "p/b", "_to": "p/c"},
+            {"_key": "aa", "_from": "p/a", "_to": "p/a"},
+        ]
+    )
+    session = requests.Session()
+    session.auth = (arango_server.username, arango_server.password)
+    base = f"{arango_server.url}/_db/{arango_database.name}/_api/edges/"
+
+    def call(path, method="GET", **kwargs):
+        return session.request(method, base + path, timeout=10, **kwargs)
+
+    yield call
+    session.close()
+
+
+@pytest.mark.parametrize(
+    ("direction", "expected"),
+    [(None, ["ab", "ba", "aa"]), ("any", ["ab", "ba", "aa"]), ("out", ["ab", "aa"]), ("inbound", ["ba", "aa"])],
+)
+def test_edges_of_a_vertex(edges_api, direction, expected):
+    params = {"vertex": "p/a"} | ({"direction": direction} if direction else {})
+    response = edges_api("knows", params=params)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["error"], body["code"]) == (False, 200)
+    assert [edge["_key"] for edge in body["edges"]] == expected
+    assert body["stats"]["scannedIndex"] == len(expected) and body["stats"]["filtered"] == 0
+
+
+def test_edges_of_several_vertices(edges_api):
+    response = edges_api("knows?direction=out", method="POST", json=["p/a", "p/b"])
+    assert response.status_code == 200
+    assert sorted(edge["_key"] for edge in response.json()["edges"]) == ["aa", "ab", "ba", "bc"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "error_num", "message"),
+    [
+        (
+            "knows",
+            {"vertex": "p/a", "direction": "sideways"},
+            400,
+            400,
+            "<direction> must by any, in, or out, not: sideways",
+        ),
+        ("knows", {}, 400, 1205, "illegal document handle"),
+        ("people", {"vertex": "p/a"}, 400, 1218, "collection type invalid"),
+        ("missing", {"vertex": "p/a"}, 404, 1203, None),
+        (
+            "knows/extra",
+            {"vertex": "p/a"},
+            400,
+            400,
+            "expected GET /_api/edges/<collection-identifier>?vertex=<vertex-id>&direction=<direction>",
+        ),
+    ],
+)
+def test_edges_refusals(arango_database, edges_api, path, params, status, error_num, message):
+    arango_database.create_collection("people")
+    response = edges_api(path, params=params)
+    assert response.status_code == status
+    error = response.json()
+    assert (error["error"], error["code"], error["errorNum"]) == (True, status, error_num)
+    if message is not None:
+        assert error["errorMessage"] == message
