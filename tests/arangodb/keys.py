@@ -154,10 +154,9 @@ class KeyGenerator:
     @classmethod
     def from_options(cls, options: t.Any) -> KeyGenerator:
         """Build a generator from a collection's ``keyOptions`` (may be absent)."""
-        if options is None:
-            return cls()
         if not isinstance(options, dict):
-            raise ArangoError(10, "keyOptions must be an object")
+            # 3.12's compatibility pass drops keyOptions that are not an object.
+            return cls()
         kind = options.get("type") or "traditional"
         return cls(
             kind,

@@ -196,3 +196,34 @@ def test_location_header_of_an_extended_name_is_url_encoded(arango_server, arang
     )
     assert response.status_code == 202
     assert response.headers["Location"] == f"/_db/{arango_database.name}/_api/document/%E5%90%8D%E5%89%8D/k"
+
+
+@pytest.mark.parametrize("body", [["c"], {"type": 2}, {"name": 5}, {"name": None}])
+def test_unreadable_create_body_is_plain_1208(arango_server, arango_database, body):
+    """``CreateCollectionBody``: a body or name inspection cannot read is 1208 with the default text."""
+    response = requests.post(
+        f"{arango_server.url}/_db/{arango_database.name}/_api/collection",
+        json=body,
+        auth=(arango_server.username, arango_server.password),
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert response.json() == {"code": 400, "error": True, "errorMessage": "illegal name", "errorNum": 1208}
+
+
+@pytest.mark.parametrize(
+    ("extra", "edge"),
+    [({"type": "edge"}, True), ({"type": 3.0}, True), ({"type": 7}, False), ({"type": "x"}, False)],
+)
+def test_create_type_as_the_compatibility_pass_reads_it(arango_server, arango_database, extra, edge):
+    """3.11 compatibility (kept in 3.12): only 3 or "edge" make an edge collection; the rest a document one."""
+    response = requests.post(
+        f"{arango_server.url}/_db/{arango_database.name}/_api/collection",
+        json={"name": "c", "waitForSync": "yes", "keyOptions": "padded", **extra},
+        auth=(arango_server.username, arango_server.password),
+        timeout=10,
+    )
+    assert response.status_code == 200
+    properties = arango_database.collection("c").properties()
+    assert properties["edge"] is edge and properties["sync"] is False
+    assert properties["key_options"]["key_generator"] == "traditional"
