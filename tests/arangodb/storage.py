@@ -253,12 +253,12 @@ class Collection:
             raise ArangoError(10, "expecting a JSON object as body")
         if changes.get("computedValues"):
             raise ArangoError(10, "'computedValues' is not implemented by the ArangoDB test server")
-        for flag in ("waitForSync", "cacheEnabled"):
-            if flag in changes and not isinstance(changes[flag], bool):
-                raise ArangoError(10, f"'{flag}' must be a boolean")
         schema = parse_schema(changes["schema"]) if "schema" in changes else self.schema
-        self.wait_for_sync = changes.get("waitForSync", self.wait_for_sync)
-        self.cache_enabled = changes.get("cacheEnabled", self.cache_enabled)
+        # Flags that are not booleans leave the setting as it was.
+        if isinstance(changes.get("waitForSync"), bool):
+            self.wait_for_sync = changes["waitForSync"]
+        if isinstance(changes.get("cacheEnabled"), bool):
+            self.cache_enabled = changes["cacheEnabled"]
         self.schema = schema
 
     # -- documents ------------------------------------------------------
@@ -609,20 +609,28 @@ class Database:
         return collection
 
     def rename_collection(self, collection: Collection, new_name: t.Any, *, extended_names: bool) -> None:
-        """``PUT /_api/collection/{c}/rename``: documents get new ``_id`` values.
+        """``PUT /_api/collection/{c}/rename`` in ``methods::Collections::rename``'s order.
 
-        Edges elsewhere that point at the old name keep pointing at it, as in
-        ArangoDB. System collections cannot be renamed (403/11).
+        Documents get new ``_id`` values; edges elsewhere that point at the
+        old name keep pointing at it, as in ArangoDB.
         """
-        error = name_error("collection", new_name, extended=extended_names)
-        if error is not None:
-            raise error
+        if not isinstance(new_name, str):
+            raise ArangoError(1208, "name is empty")
+        if not new_name:
+            raise ArangoError(10, "<name> must be non-empty")
         if new_name == collection.name:
             return
         if collection.is_system:
             raise ArangoError(11)
+        if new_name.startswith("_"):
+            raise ArangoError(
+                1208, "a system collection shall not be renamed to a non-system collection name or vice versa"
+            )
+        error = name_error("collection", new_name, extended=extended_names)
+        if error is not None:
+            raise error
         if new_name in self.collections:
-            raise ArangoError(1207, f"duplicate name: '{new_name}'")
+            raise ArangoError(1207)
         del self.collections[collection.name]
         collection.name = new_name
         collection.documents = {

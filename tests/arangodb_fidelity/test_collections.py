@@ -141,13 +141,19 @@ def test_rename(arango_database, col):
 
 def test_rename_refusals(arango_database, col):
     arango_database.create_collection("taken")
-    cases = [("taken", 409, 1207), ("1digit", 400, 1208), ("a/b", 400, 1208), ("_sys", 400, 1208)]
-    for new_name, status, error_num in cases:
+    cases = [
+        ("taken", 409, 1207, "duplicate name"),
+        ("1digit", 400, 1208, "illegal name: collection name invalid"),
+        ("a/b", 400, 1208, "illegal name: collection name invalid"),
+        ("_sys", 400, 1208, "a system collection shall not be renamed to a non-system collection name or vice versa"),
+        ("", 400, 10, "<name> must be non-empty"),
+    ]
+    for new_name, status, error_num, message in cases:
         with pytest.raises(CollectionRenameError) as info:
             col.rename(new_name)
-        assert (info.value.http_code, info.value.error_code) == (status, error_num)
+        assert (info.value.http_code, info.value.error_code, info.value.error_message) == (status, error_num, message)
     with pytest.raises(CollectionRenameError) as info:
-        arango_database.collection("_graphs").rename("graphs")
+        arango_database.collection("_graphs").rename("_graphs2")
     assert (info.value.http_code, info.value.error_code) == (403, 11)
     with pytest.raises(CollectionRenameError) as info:
         arango_database.collection("missing").rename("other")
