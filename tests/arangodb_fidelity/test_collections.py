@@ -10,7 +10,6 @@ collections). Names follow 3.12's extended convention (on by default).
 from __future__ import annotations
 
 import pytest
-import requests
 from arango.exceptions import CollectionConfigureError, CollectionCreateError, CollectionRenameError, DocumentGetError
 
 RULE = {"properties": {"n": {"type": "number"}}, "required": ["n"]}
@@ -22,30 +21,16 @@ def col(arango_database):
 
 
 @pytest.fixture
-def put(arango_server, arango_database):
-    """PUT a JSON body to /_api/collection/{path}; returns the ``requests`` response."""
-    session = requests.Session()
-    session.auth = (arango_server.username, arango_server.password)
-    base = f"{arango_server.url}/_db/{arango_database.name}/_api/collection/"
-
-    def send(path, body):
-        return session.put(base + path, json=body, timeout=10)
-
-    yield send
-    session.close()
+def put(http):
+    """PUT a JSON body to /_api/collection/{path}."""
+    return lambda path, body: http.put(f"{http.base}/_api/collection/{path}", json=body)
 
 
-def test_configure_wait_for_sync(arango_server, arango_database, col):
+def test_configure_wait_for_sync(http, col):
     assert col.properties()["sync"] is False
     assert col.configure(sync=True)["sync"] is True
     assert col.properties()["sync"] is True
-    response = requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/document/people",
-        json={},
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    )
-    assert response.status_code == 201
+    assert http.post(f"{http.base}/_api/document/people", json={}).status_code == 201
 
 
 def test_schema_is_stored_and_returned(col):
@@ -97,17 +82,12 @@ def test_invalid_schema_through_the_driver(arango_database, col):
     assert not arango_database.has_collection("bad_schema")
 
 
-def test_cache_enabled(arango_server, arango_database, col, put):
+def test_cache_enabled(http, arango_database, col, put):
     assert col.properties()["cache"] is False
     assert put("people/properties", {"cacheEnabled": True}).json()["cacheEnabled"] is True
     assert col.properties()["cache"] is True
     # The driver's create_collection has no cacheEnabled; the HTTP API has.
-    requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/collection",
-        json={"name": "cached", "cacheEnabled": True},
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    ).raise_for_status()
+    http.post(f"{http.base}/_api/collection", json={"name": "cached", "cacheEnabled": True}).raise_for_status()
     assert arango_database.collection("cached").properties()["cache"] is True
 
 
@@ -191,28 +171,18 @@ def test_properties_survive_a_restart(start_arango_server):
         client.close()
 
 
-def test_location_header_of_an_extended_name_is_url_encoded(arango_server, arango_database):
+def test_location_header_of_an_extended_name_is_url_encoded(http, arango_database):
     """Header values are Latin-1: the server once dropped the connection here (and the driver retried the write)."""
     arango_database.create_collection("名前")
-    response = requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/document/名前",
-        json={"_key": "k"},
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    )
+    response = http.post(f"{http.base}/_api/document/名前", json={"_key": "k"})
     assert response.status_code == 202
     assert response.headers["Location"] == f"/_db/{arango_database.name}/_api/document/%E5%90%8D%E5%89%8D/k"
 
 
 @pytest.mark.parametrize("body", [["c"], {"type": 2}, {"name": 5}, {"name": None}])
-def test_unreadable_create_body_is_plain_1208(arango_server, arango_database, body):
+def test_unreadable_create_body_is_plain_1208(http, body):
     """``CreateCollectionBody``: a body or name inspection cannot read is 1208 with the default text."""
-    response = requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/collection",
-        json=body,
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    )
+    response = http.post(f"{http.base}/_api/collection", json=body)
     assert response.status_code == 400
     assert response.json() == {"code": 400, "error": True, "errorMessage": "illegal name", "errorNum": 1208}
 
@@ -221,14 +191,10 @@ def test_unreadable_create_body_is_plain_1208(arango_server, arango_database, bo
     ("extra", "edge"),
     [({"type": "edge"}, True), ({"type": 3.0}, True), ({"type": 7}, False), ({"type": "x"}, False)],
 )
-def test_create_type_as_the_compatibility_pass_reads_it(arango_server, arango_database, extra, edge):
+def test_create_type_as_the_compatibility_pass_reads_it(http, arango_database, extra, edge):
     """3.11 compatibility (kept in 3.12): only 3 or "edge" make an edge collection; the rest a document one."""
-    response = requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/collection",
-        json={"name": "c", "waitForSync": "yes", "keyOptions": "padded", **extra},
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    )
+    body = {"name": "c", "waitForSync": "yes", "keyOptions": "padded", **extra}
+    response = http.post(f"{http.base}/_api/collection", json=body)
     assert response.status_code == 200
     properties = arango_database.collection("c").properties()
     assert properties["edge"] is edge and properties["sync"] is False

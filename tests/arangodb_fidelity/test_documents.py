@@ -9,7 +9,6 @@ what is checked (status codes, headers, HEAD bodies). Checklist rows of
 from __future__ import annotations
 
 import pytest
-import requests
 from arango.exceptions import (
     DocumentDeleteError,
     DocumentGetError,
@@ -26,16 +25,6 @@ SYSTEM_ATTRIBUTES = {"_id", "_key", "_rev"}
 @pytest.fixture
 def col(arango_database):
     return arango_database.create_collection("sessions")
-
-
-@pytest.fixture
-def http(arango_server, arango_database):
-    """A raw HTTP session on the test database, for what the driver hides."""
-    session = requests.Session()
-    session.auth = (arango_server.username, arango_server.password)
-    session.base = f"{arango_server.url}/_db/{arango_database.name}"
-    yield session
-    session.close()
 
 
 # -- 3. write responses ------------------------------------------------------

@@ -11,7 +11,6 @@ and an invalid one is 400/1233 "edge attribute missing or invalid"
 from __future__ import annotations
 
 import pytest
-import requests
 from arango.exceptions import (
     DocumentInsertError,
     DocumentReplaceError,
@@ -133,13 +132,9 @@ def test_batch_writes_report_1233_inline(arango_server, edges):
     assert [r["_key"] for r in edges.delete_many(["ok", "ok2"])] == ["ok", "ok2"]
 
 
-def test_batch_error_header_counts_1233(arango_server, arango_database, edges):
-    response = requests.post(
-        f"{arango_server.url}/_db/{arango_database.name}/_api/document/knows",
-        json=[{"_from": "a/1"}, {"_from": "a/1", "_to": "a/2"}, {}],
-        auth=(arango_server.username, arango_server.password),
-        timeout=10,
-    )
+def test_batch_error_header_counts_1233(http, edges):
+    body = [{"_from": "a/1"}, {"_from": "a/1", "_to": "a/2"}, {}]
+    response = http.post(f"{http.base}/_api/document/knows", json=body)
     assert response.status_code == 202
     assert response.headers["X-Arango-Error-Codes"] == '{"1233":2}'
     body = response.json()
@@ -196,8 +191,8 @@ def test_edges_survive_a_restart(start_arango_server):
 
 
 @pytest.fixture
-def edges_api(arango_server, arango_database, edges):
-    """GET/POST /_api/edges/{path} with ``requests`` (python-arango reaches it only through graphs)."""
+def edges_api(http, edges):
+    """GET/POST /_api/edges/{path} (python-arango reaches it only through graphs)."""
     edges.insert_many(
         [
             {"_key": "ab", "_from": "p/a", "_to": "p/b"},
@@ -206,15 +201,7 @@ def edges_api(arango_server, arango_database, edges):
             {"_key": "aa", "_from": "p/a", "_to": "p/a"},
         ]
     )
-    session = requests.Session()
-    session.auth = (arango_server.username, arango_server.password)
-    base = f"{arango_server.url}/_db/{arango_database.name}/_api/edges/"
-
-    def call(path, method="GET", **kwargs):
-        return session.request(method, base + path, timeout=10, **kwargs)
-
-    yield call
-    session.close()
+    return lambda path, method="GET", **kwargs: http.request(method, f"{http.base}/_api/edges/{path}", **kwargs)
 
 
 @pytest.mark.parametrize(

@@ -30,17 +30,13 @@ def edges(arango_database):
 
 
 @pytest.fixture
-def post_import(arango_server, arango_database):
+def post_import(http):
     """POST a raw body to /_api/import; returns the ``requests`` response."""
-    session = requests.Session()
-    session.auth = (arango_server.username, arango_server.password)
-    url = f"{arango_server.url}/_db/{arango_database.name}/_api/import"
 
     def post(body: str | bytes, method: str = "POST", **params: str) -> requests.Response:
-        return session.request(method, url, params=params, data=body, timeout=10)
+        return http.request(method, f"{http.base}/_api/import", params=params, data=body, timeout=10)
 
-    yield post
-    session.close()
+    return post
 
 
 def counts(result):
