@@ -77,11 +77,6 @@ def name_error(kind: str, name: object, *, extended: bool, system: bool = False)
     return None
 
 
-def is_valid_collection_name(name: object, *, system: bool = False, extended: bool = True) -> bool:
-    """Whether ``name`` may name a collection."""
-    return name_error("collection", name, extended=extended, system=system) is None
-
-
 def is_valid_database_name(name: object, *, extended: bool = True) -> bool:
     """``DatabaseNameValidator::isAllowedName`` (no ``:`` either; 64/128 bytes)."""
     return isinstance(name, str) and _allowed_name(
