@@ -24,6 +24,7 @@ DEFAULTS: dict[str, t.Any] = {
     "ARANGO_PASSWORD": "",
     # Seconds before a database request gives up, so a slow database cannot
     # hang a worker; a connect is refused with "Session store unavailable".
+    # The lean client holds the whole request to it, not each read.
     "ARANGO_TIMEOUT": 2.0,
     # Verify TLS certificates of an https:// ARANGO_URL (path to a CA bundle
     # is also accepted).

@@ -80,6 +80,16 @@ def test_read_timeout_refuses_within_the_timeout_and_says_so(start_arango_server
     assert store.get(new_session_id()) is None  # the pool recovers
 
 
+def test_the_timeout_is_one_deadline_for_the_whole_request(start_arango_server):
+    """A database dripping its answer a byte at a time never lets one read wait long; the request still ends."""
+    server = start_arango_server()
+    store = _store(server.url, server, timeout=0.5)
+    with server.faults(drip_ms=100):  # over 10 s for the shortest answer; every byte well within 0.5 s
+        with pytest.raises(StoreError, match="no answer within the timeout"):
+            store.get(new_session_id())
+    assert store.get(new_session_id()) is None  # the pool recovers
+
+
 def test_connection_reset_is_a_store_error(start_arango_server):
     server = start_arango_server()
     store = _store(server.url, server)

@@ -176,3 +176,33 @@ def test_outage_refuses_new_sockets_keeps_the_rest_and_recovers(app_proc, env, a
     finally:
         hang_up(holder)
         health.close()
+
+
+#: The slow-drip database: each answer written one byte per this many milliseconds.
+DRIP_MS = 500
+#: Bytes in the shortest answer the connect waits for (a 404's status line and headers alone are longer).
+SHORTEST_ANSWER = 100
+
+
+def test_a_database_answering_a_byte_at_a_time_cannot_hold_a_connect(app_proc, env, arango_server):
+    """``ARANGO_TIMEOUT`` is one deadline for the whole store request, not a limit on each read.
+
+    Every byte arrives well inside the timeout, so a per-read limit would let
+    the connect wait for the whole answer (``SHORTEST_ANSWER * DRIP_MS``,
+    over 50 s); the client here gives up long before that.
+    """
+    url = app_proc.url
+    alice = login(url, "alice")
+    sign = cookie_signer(env["SECRET_KEY"])
+    drip_seconds = SHORTEST_ANSWER * DRIP_MS / 1000
+    assert TIMEOUT + 10 < drip_seconds / 3  # attempt() gives up long before a drip could finish
+    with arango_server.faults(drip_ms=DRIP_MS):
+        results = {
+            "alice": attempt(url, alice.cookie_header),
+            "unknown sid": attempt(url, {"Cookie": f"session={sign({'sid': new_session_id()})}"}),
+        }
+        assert arango_server.stats()["faults"]["dripped"] >= 2
+    print("\nslow drip: " + ", ".join(f"{who}: {result} in {s:.2f}s" for who, (result, s) in results.items()))
+    assert {who: result for who, (result, _) in results.items()} == {"alice": UNAVAILABLE, "unknown sid": UNAVAILABLE}
+    assert "Socket refused: session store unavailable: ArangoDB could not read a session" in app_proc.output()
+    wait_for(lambda: attempt(url, alice.cookie_header)[0] == "accepted", timeout=10, interval=0.2)

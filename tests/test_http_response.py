@@ -12,6 +12,7 @@ import gzip
 import http.client
 import socket
 import threading
+import time
 
 import pytest
 
@@ -197,7 +198,7 @@ def test_exchange_inflates_a_gzip_chunked_answer(answering_server):
     )
     conn = PooledSession(url, timeout=5, pool_size=1).open()
     with conn:
-        reply = exchange(conn, "GET", b"GET /_api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = exchange(conn, "GET", b"GET /_api/version HTTP/1.1\r\nHost: x\r\n\r\n", time.monotonic() + 5)
     assert reply.body == b'{"ok":true}'
 
 
@@ -206,13 +207,13 @@ def test_exchange_turns_a_bad_answer_into_a_transport_error_and_closes(answering
     answers.append(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope")
     conn = PooledSession(url, timeout=5, pool_size=1).open()
     with pytest.raises(ArangoTransportError, match="does not inflate"):
-        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", time.monotonic() + 5)
     assert conn.fileno() == -1
 
     answers.append(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
     conn = PooledSession(url, timeout=5, pool_size=1).open()
     with pytest.raises(ArangoTransportError, match="no usable answer"):
-        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", time.monotonic() + 5)
     assert conn.fileno() == -1  # closed: it cannot be handed out again
 
 
@@ -220,4 +221,4 @@ def test_exchange_reports_a_connection_closed_without_an_answer(answering_server
     url, _, _ = answering_server  # no answers: the server closes at once
     conn = PooledSession(url, timeout=5, pool_size=1).open()
     with pytest.raises(ConnectionClosed):
-        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        exchange(conn, "GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", time.monotonic() + 5)

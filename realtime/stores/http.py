@@ -14,8 +14,10 @@ measured difference).
 
 Kept from the default client: keep-alive, TLS verification with the same CA
 bundle (``certifi``) or the path given as ``verify``, basic auth, query
-parameters encoded the same way, a timeout on connecting and on each read.
-Different on purpose: nothing is retried (the store wants one quick failure,
+parameters encoded the same way. Different on purpose: the timeout is one
+deadline for the whole request (connecting, sending, every read), not a
+limit on each read, which a database answering a byte at a time would never
+reach; nothing is retried (the store wants one quick failure,
 not several slow ones), except a request whose kept-alive connection turns
 out to have been closed by the server before it was sent; proxies from the
 environment are not consulted (ArangoDB is reached directly). A failure to
@@ -35,6 +37,7 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 import typing as t
 import zlib
 from urllib.parse import quote, urlencode, urlsplit
@@ -118,23 +121,26 @@ class PooledSession:
             self._tls = context
         return self._tls
 
-    def take(self) -> tuple[socket.socket, bool]:
-        """An idle connection, or a new one; and whether it was reused."""
+    def take(self, deadline: float) -> tuple[socket.socket, bool]:
+        """An idle connection, or a new one opened before ``deadline``; and whether it was reused."""
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
-        return self.open(), False
+        return self.open(deadline), False
 
-    def open(self) -> socket.socket:
-        """A newly connected socket (TLS-wrapped for https)."""
+    def open(self, deadline: float | None = None) -> socket.socket:
+        """A newly connected socket (TLS-wrapped for https), connected before ``deadline`` (monotonic; default: the timeout from now)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.timeout
         try:
-            sock = socket.create_connection(self.address, timeout=self.timeout)
+            sock = socket.create_connection(self.address, timeout=remaining(deadline))
         except OSError as exc:  # refused, unreachable, DNS failure, connect timeout
             raise ArangoUnreachable(f"cannot connect ({type(exc).__name__})") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self.https:
             return sock
         try:
+            sock.settimeout(remaining(deadline))
             return self.tls_context().wrap_socket(sock, server_hostname=self.address[0])
         except ssl.SSLError as exc:
             sock.close()
@@ -182,20 +188,21 @@ class PooledHTTPClient(HTTPClient):
         data: str | bytes | None = None,
         auth: tuple[str, str] | None = None,
     ) -> Response:
+        deadline = time.monotonic() + self.request_timeout
         verb = method.upper()
         request = request_bytes(
             verb, request_target(url, params), session.host_header, headers or {}, auth, encode_body(data)
         )
-        conn, reused = session.take()
+        conn, reused = session.take(deadline)
         try:
-            reply = exchange(conn, verb, request)
+            reply = exchange(conn, verb, request, deadline)
         except ConnectionClosed:
             if not reused:
                 raise
             # The server closed this kept-alive connection while it was idle
             # (or is gone: then opening a new one fails as "cannot connect").
-            conn = session.open()
-            reply = exchange(conn, verb, request)
+            conn = session.open(deadline)
+            reply = exchange(conn, verb, request, deadline)
         if reply.will_close:
             conn.close()
         else:
@@ -236,11 +243,30 @@ def header_line(name: str, value: object) -> str:
     return line
 
 
-def exchange(conn: socket.socket, method: str, request: bytes) -> HTTPReply:
-    """Send ``request`` on ``conn`` and read the whole answer; on failure, close ``conn``."""
+def remaining(deadline: float) -> float:
+    """Seconds left until ``deadline`` (monotonic); ``TimeoutError`` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request's deadline passed")
+    return left
+
+
+def recv_before(conn: socket.socket, deadline: float) -> t.Callable[[int], bytes]:
+    """``conn.recv``, each call given only the time left until ``deadline``."""
+
+    def recv(size: int) -> bytes:
+        conn.settimeout(remaining(deadline))
+        return conn.recv(size)
+
+    return recv
+
+
+def exchange(conn: socket.socket, method: str, request: bytes, deadline: float) -> HTTPReply:
+    """Send ``request`` on ``conn`` and read the whole answer before ``deadline``; on failure, close ``conn``."""
     try:
+        conn.settimeout(remaining(deadline))
         conn.sendall(request)
-        reply = read_response(conn.recv, method)
+        reply = read_response(recv_before(conn, deadline), method)
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
         if isinstance(exc, TimeoutError):

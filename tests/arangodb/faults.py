@@ -32,9 +32,11 @@ class FaultPlan:
         python-arango treats the reply as a dead host and retries, then raises
         ``ConnectionAbortedError``; another number (e.g. 30, "shutdown in
         progress") makes it raise the operation's ``ArangoServerError``.
+    :param drip_ms: write each response one byte at a time, this many
+        milliseconds apart (a database that answers, but ever so slowly).
     :param times: apply the failing and resetting faults to this many more
-        matching requests only, then drop them (latency stays); None = until
-        cleared.
+        matching requests only, then drop them (latency and drip stay); None =
+        until cleared.
     """
 
     latency_ms: float = 0
@@ -42,6 +44,7 @@ class FaultPlan:
     fail_writes: bool = False
     reset: bool = False
     error_num: int = 503
+    drip_ms: float = 0
     times: int | None = None
 
     @classmethod
@@ -56,6 +59,8 @@ class FaultPlan:
         plan = cls(**data)
         if not isinstance(plan.latency_ms, (int, float)) or plan.latency_ms < 0:
             raise ArangoError(400, "latency_ms must be a number >= 0")
+        if not isinstance(plan.drip_ms, (int, float)) or plan.drip_ms < 0:
+            raise ArangoError(400, "drip_ms must be a number >= 0")
         if not isinstance(plan.error_num, int):
             raise ArangoError(400, "error_num must be an integer")
         if plan.times is not None and (not isinstance(plan.times, int) or plan.times < 0):
@@ -74,6 +79,8 @@ class Decision:
     delay: float = 0.0
     action: str | None = None  # None, "fail" or "reset"
     error_num: int = 503
+    #: Seconds between the bytes of the response (0: written at once).
+    drip: float = 0.0
 
 
 class Faults:
@@ -102,18 +109,18 @@ class Faults:
         """What to do to a request, counting it against ``times``."""
         with self._lock:
             plan = self._plan
-            delay = plan.latency_ms / 1000
+            delay, drip = plan.latency_ms / 1000, plan.drip_ms / 1000
             if plan.reset:
                 action = "reset"
             elif plan.fail_writes if is_write else plan.fail_reads:
                 action = "fail"
             else:
-                return Decision(delay)
+                return Decision(delay, drip=drip)
             if plan.times is not None:
                 if plan.times <= 0:
-                    return Decision(delay)
+                    return Decision(delay, drip=drip)
                 plan.times -= 1
-            return Decision(delay, action, plan.error_num)
+            return Decision(delay, action, plan.error_num, drip)
 
 
 class RequestStats:
@@ -129,7 +136,7 @@ class RequestStats:
             self._since = time.time()
             self._methods: dict[str, int] = {}
             self._kinds = dict.fromkeys(KINDS, 0)
-            self._faults = {"delayed": 0, "failed": 0, "reset": 0}
+            self._faults = {"delayed": 0, "failed": 0, "reset": 0, "dripped": 0}
             self._connections = 0
 
     def record_connection(self) -> None:
@@ -144,6 +151,8 @@ class RequestStats:
             self._kinds[kind] += 1
             if decision.delay:
                 self._faults["delayed"] += 1
+            if decision.drip:
+                self._faults["dripped"] += 1
             if decision.action == "fail":
                 self._faults["failed"] += 1
             elif decision.action == "reset":

@@ -236,6 +236,7 @@ class ArangoServerProcess:
         fail_writes: bool = False,
         reset: bool = False,
         error_num: int = 503,
+        drip_ms: float = 0,
         times: int | None = None,
     ) -> _FaultScope:
         """Replace the fault plan; usable as a context manager that clears it.
@@ -250,6 +251,8 @@ class ArangoServerProcess:
             python-arango treat the host as down (``ConnectionAbortedError``
             after its host retries), another number gives the operation's
             ``ArangoServerError`` with ``http_code`` 503.
+        :param drip_ms: write every response one byte per this many
+            milliseconds (a database that answers ever so slowly).
         :param times: fail/reset only this many more requests.
         """
         plan = {
@@ -258,6 +261,7 @@ class ArangoServerProcess:
             "fail_writes": fail_writes,
             "reset": reset,
             "error_num": error_num,
+            "drip_ms": drip_ms,
             "times": times,
         }
         self.control("PUT", "faults", plan)

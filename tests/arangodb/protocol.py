@@ -102,6 +102,8 @@ class Response:
     status: int
     body: t.Any = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Seconds between the bytes written (the test server's slow-drip fault); 0 writes it at once.
+    drip: float = 0.0
 
     def encode(self) -> bytes:
         """The body as compact UTF-8 JSON, like ArangoDB sends it."""

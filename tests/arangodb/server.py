@@ -8,6 +8,8 @@ clients never wait on Nagle's algorithm.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import logging
 import os
@@ -25,7 +27,7 @@ from .api import Api
 from .aql import QueryEngine
 from .auth import Authenticator
 from .errors import ArangoError
-from .faults import Faults, RequestStats
+from .faults import Decision, Faults, RequestStats
 from .protocol import Request, Response, error_response
 from .storage import Store
 
@@ -126,6 +128,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
     def _send(self, response: Response) -> None:
+        if response.drip:
+            self._drip(response)
+            return
         payload = b"" if self.command == "HEAD" else response.encode()
         self.send_response(response.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -135,6 +140,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload:
             self.wfile.write(payload)
+
+    def _drip(self, response: Response) -> None:
+        """Write the response one byte per ``response.drip`` seconds; stop when the client hangs up."""
+        real, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self._send(dataclasses.replace(response, drip=0.0))
+            data = self.wfile.getvalue()
+        finally:
+            self.wfile = real
+        for index in range(len(data)):
+            if self.server.app.faults.plan.drip_ms == 0:
+                real.write(data[index:])  # the fault was cleared: the rest at once
+                break
+            real.write(data[index : index + 1])
+            real.flush()
+            time.sleep(response.drip)
 
     def _abort(self) -> None:
         self.close_connection = True
@@ -284,6 +305,11 @@ class ArangoTestServer:
             time.sleep(decision.delay)
         if decision.action == "reset":
             return None
+        response = self._answer(request, decision)
+        return dataclasses.replace(response, drip=decision.drip) if decision.drip else response
+
+    def _answer(self, request: Request, decision: Decision) -> Response:
+        """The API's answer, or the failure the fault plan injects."""
         if decision.action == "fail":
             error = ArangoError(
                 decision.error_num,

@@ -109,6 +109,7 @@ def test_fault_plan_can_be_read_and_cleared(arango_server):
         "fail_writes": False,
         "reset": False,
         "error_num": 503,
+        "drip_ms": 0,
         "times": None,
     }
 
