@@ -100,7 +100,8 @@ DEFAULTS: dict[str, t.Any] = {
     "REALTIME_ALLOW_MISSING_ORIGIN": True,
     # Refused connects allowed per client address in a burst, refilled over
     # REALTIME_RATE_LIMIT_WINDOW seconds; beyond that, "Too many attempts"
-    # without a database request. 0 turns the limit off. Valid sessions never count.
+    # without a database request. 0 turns the limit off. Valid sessions never
+    # count; store failures do (slowing the database must not switch it off).
     "REALTIME_RATE_LIMIT": 100,
     "REALTIME_RATE_LIMIT_WINDOW": 60.0,
     # Proxies in front that append the client address to X-Forwarded-For

@@ -1,17 +1,22 @@
 """Refused-connect rate limiting per client address, so guessing cookies costs time.
 
-Every refused socket (no valid cookie, unknown session, anonymous session)
-takes a token from its client's bucket; a bucket refills at
-``REALTIME_RATE_LIMIT`` tokens per ``REALTIME_RATE_LIMIT_WINDOW`` seconds. A
-client whose bucket is empty is refused with "Too many attempts" before its
-cookie is looked at, so a flood of guesses costs the database nothing.
+Every connect attempt takes a token from its client's bucket before anything
+else is checked, and gives it back only if the session turns out valid; a
+bucket refills at ``REALTIME_RATE_LIMIT`` tokens per
+``REALTIME_RATE_LIMIT_WINDOW`` seconds. A client whose bucket is empty is
+refused with "Too many attempts" before its cookie is looked at, so a flood
+of guesses costs the database nothing. Because the token is taken before the
+store read, attempts sent all at once cannot get more reads past the limit
+than it allows; an attempt that finds the remaining tokens held by attempts
+still being checked waits for them (they may come back) instead of being
+refused at once.
 
-Valid sessions never take a token, so a reconnect storm after a deploy (every
+Valid sessions keep their token, so a reconnect storm after a deploy (every
 browser of an office behind one address reconnecting at once) is never
-slowed. Refusals the server causes (session store unavailable) take none
-either: clients retrying through an outage must not be locked out when it
-ends. The check happens before the outcome of concurrent attempts is known,
-so a client can exceed the limit by the number of attempts it has in flight.
+refused. Refusals the server causes (session store unavailable) cost a token
+like a guess does: otherwise an attacker who slows the database down would
+switch the limit off. Clients retrying through an outage wait at most one
+token's refill time when it ends.
 
 Buckets live in this process's memory: each instance limits on its own, and
 the count restarts with the process. The table is bounded; when it is full the
@@ -29,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from flask import request
+from flask import g
 
 from . import signals
 from .errors import AuthError, ConfigError
@@ -44,12 +49,21 @@ logger = logging.getLogger(__name__)
 #: What a rate-limited client sees.
 RATE_LIMITED = ("Too many attempts", "rate_limited")
 
-#: Refusal reasons that cost a token: the ones a guessing client produces.
-#: "unavailable" is the server's fault, "rate_limited" costs nothing to serve.
-COUNTED_REASONS = frozenset({"no_cookie", "unknown_session", "anonymous", "missing_origin"})
+#: Refusal reasons that keep the attempt's token: the ones a guessing client
+#: produces, and a store that fails to answer (which an attacker can cause).
+#: Other outcomes (accepted, or refused by the app after the session was found
+#: valid) give it back; a "rate_limited" attempt never had one.
+COUNTED_REASONS = frozenset({"no_cookie", "unknown_session", "anonymous", "missing_origin", "unavailable"})
 
 #: Clients remembered at most (about 200 bytes each).
 MAX_CLIENTS = 100_000
+
+#: Seconds an attempt waits for tokens held by attempts still being checked.
+#: Those end within the store's deadline (ARANGO_TIMEOUT) plus the connect hooks.
+HELD_TOKEN_WAIT = 5.0
+
+#: Where the gate leaves the key of the token it took, for the end of the check (``flask.g``, one per connect).
+TOKEN_KEY = "_realtime_rate_token"
 
 
 @dataclass
@@ -58,14 +72,17 @@ class _Bucket:
     updated: float
     #: Whether the "over the limit" warning was logged for this episode.
     warned: bool = False
+    #: Tokens taken by attempts whose check has not ended yet.
+    held: int = 0
 
 
 class RefusalLimiter:
-    """Token buckets of refusals, keyed by client address.
+    """Token buckets of connect attempts, keyed by client address.
 
     :param limit: bucket size, i.e. refusals allowed in a burst; 0 disables limiting.
     :param window: seconds for an empty bucket to refill completely.
     :param max_clients: buckets kept at most.
+    :param max_wait: seconds :meth:`take` waits for tokens held by other attempts.
     :param clock: monotonic seconds (injectable for tests).
     """
 
@@ -75,6 +92,7 @@ class RefusalLimiter:
         window: float,
         *,
         max_clients: int = MAX_CLIENTS,
+        max_wait: float = HELD_TOKEN_WAIT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if limit < 0 or window <= 0:
@@ -83,9 +101,10 @@ class RefusalLimiter:
         self.window = window
         self.rate = limit / window
         self.max_clients = max_clients
+        self.max_wait = max_wait
         self.clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._lock = threading.Lock()
+        self._changed = threading.Condition(threading.Lock())
 
     @property
     def enabled(self) -> bool:
@@ -94,40 +113,64 @@ class RefusalLimiter:
     def _level(self, bucket: _Bucket, now: float) -> float:
         return min(float(self.limit), bucket.tokens + (now - bucket.updated) * self.rate)
 
-    def allows(self, key: str) -> bool:
-        """Whether ``key`` may try to connect now (costs nothing)."""
+    def take(self, key: str) -> bool:
+        """Take a token for an attempt about to be checked; False when ``key`` has none left.
+
+        When every token left is held by an attempt still being checked, wait
+        (up to ``max_wait``) for one of them to end: a valid session gives
+        its token back.
+        """
         if not self.enabled:
             return True
-        with self._lock:
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                return True
-            level = self._level(bucket, self.clock())
-            if level >= self.limit:
-                # Refilled: the same as never seen. Forget it to keep the table small.
-                del self._buckets[key]
-            return level >= 1
+        waited_until = None
+        with self._changed:
+            while True:
+                now = self.clock()
+                bucket = self._buckets.get(key)
+                if bucket is None:
+                    bucket = self._buckets[key] = _Bucket(float(self.limit), now)
+                    self._forget_oldest()
+                if self._level(bucket, now) - bucket.held >= 1:
+                    bucket.held += 1
+                    return True
+                if bucket.held == 0:
+                    return False
+                waited_until = waited_until or time.monotonic() + self.max_wait
+                left = waited_until - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
 
-    def record_refusal(self, key: str) -> bool:
-        """Take one token from ``key``'s bucket; return True when this emptied it (first time)."""
+    def release(self, key: str, *, spent: bool) -> bool:
+        """End an attempt that took a token: ``spent`` (a refusal) keeps it, else it comes back.
+
+        Return True when this refusal emptied the bucket (the first time in this episode).
+        """
         if not self.enabled:
             return False
-        now = self.clock()
-        with self._lock:
-            bucket = self._buckets.pop(key, None)
+        with self._changed:
+            self._changed.notify_all()
+            bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = _Bucket(float(self.limit), now)
+                return False  # forgotten while the table was full
+            bucket.held = max(0, bucket.held - 1)
+            now = self.clock()
             level = self._level(bucket, now)
-            bucket.tokens = max(0.0, level - 1)
-            bucket.updated = now
+            if not spent:
+                if level >= self.limit and not bucket.held:
+                    del self._buckets[key]  # refilled and idle: the same as never seen
+                return False
             if level >= self.limit:
                 bucket.warned = False
+            bucket.tokens, bucket.updated = max(0.0, level - 1), now
             newly_limited = bucket.tokens < 1 and not bucket.warned
             bucket.warned = bucket.warned or newly_limited
-            self._buckets[key] = bucket  # most recent last
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
+            self._buckets.move_to_end(key)  # most recently refused last
             return newly_limited
+
+    def _forget_oldest(self) -> None:
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -189,18 +232,18 @@ class RateLimit:
         return client_key(environ, self.trusted_proxies)
 
     def gate(self, environ: Mapping[str, t.Any]) -> None:
-        """Refuse before any store request when the client's bucket is empty."""
-        if not self.limiter.allows(self.key(environ)):
-            raise AuthError(*RATE_LIMITED)
-
-    def on_refused(self, sender: Flask, reason: str | None = None, **kwargs: t.Any) -> None:
-        """``socket_refused`` receiver: sent inside the handshake's request context."""
-        if reason in COUNTED_REASONS:
-            self.count_refusal(request.environ)
-
-    def count_refusal(self, environ: Mapping[str, t.Any]) -> None:
+        """Take the attempt's token before any store request; refuse when the client's bucket is empty."""
         key = self.key(environ)
-        if self.limiter.record_refusal(key):
+        if not self.limiter.take(key):
+            raise AuthError(*RATE_LIMITED)
+        setattr(g, TOKEN_KEY, key)
+
+    def on_checked(self, sender: Flask, outcome: str, reason: str, **kwargs: t.Any) -> None:
+        """``connect_checked`` receiver: the attempt's token is spent by a counted refusal, else given back."""
+        key = g.pop(TOKEN_KEY, None)
+        if key is None:
+            return
+        if self.limiter.release(key, spent=outcome != "accepted" and reason in COUNTED_REASONS):
             logger.warning(
                 "Client %s reached the refused-connect limit (%d per %g s); its sockets are refused early"
                 " until it slows down.",
@@ -211,10 +254,11 @@ class RateLimit:
 
 
 def init_app(app: Flask, state: RealtimeState) -> RateLimit:
-    """Gate sockets of over-limit clients and count refusals (a ``socket_refused`` receiver)."""
+    """Take a token before every other check of a socket; give it back when the session is valid."""
     limit = RateLimit.from_config(app.config)
     app.extensions["realtime.ratelimit"] = limit
     if limit.limiter.enabled:
-        state.gates.append(limit.gate)
-        signals.socket_refused.connect(limit.on_refused, sender=app)
+        # First: every refusal of a later gate (e.g. a missing Origin) costs the token taken here.
+        state.gates.insert(0, limit.gate)
+        signals.connect_checked.connect(limit.on_checked, sender=app)
     return limit
