@@ -45,6 +45,10 @@ DEFAULTS: dict[str, t.Any] = {
     "REALTIME_ASYNC_MODE": None,
     # Largest Socket.IO message accepted, in bytes (Engine.IO default: 1 MB).
     "REALTIME_MAX_MESSAGE_BYTES": 64 * 1024,
+    # Seconds a request has to deliver its body (form posts, long-polling
+    # POSTs); a late one is answered 408 and its connection closed, so a
+    # client that never sends the body it announced cannot hold a connection.
+    "REALTIME_BODY_TIMEOUT": 10.0,
     # Performance options (realtime/perf.py, README "Performance"). Accept
     # permessage-deflate on Socket.IO websockets (about 90 KiB more per socket).
     "REALTIME_WEBSOCKET_COMPRESSION": False,

@@ -29,7 +29,7 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SessionMixin
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, csrf, events, health, logsafe, origins, perf, ratelimit, rooms, signals, transport
+from . import auth, body_deadline, csrf, events, health, logsafe, origins, perf, ratelimit, rooms, signals, transport
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -142,6 +142,8 @@ class Realtime:
         app.wsgi_app = perf.direct_call(GuardCheck(app.wsgi_app, state))  # type: ignore[method-assign]
         # Performance options (README "Performance"), each switchable by config.
         perf.install(app, socketio, config)
+        # Outermost: every read of a request body, by any layer, has a deadline.
+        body_deadline.init_app(app, state)
 
         app.before_request(self._ensure_http_session)
         _init_operations(app, state)

@@ -21,6 +21,10 @@ polled, which never happens, so the request hangs forever. Anyone can do
 this with two requests and no cookie, and each costs the worker a request
 slot (``--worker-connections``) for good. :class:`PollingBodyCheck` answers
 such POSTs itself with 400 (413 for the size) before Engine.IO sees them.
+It reads their body only for a session Engine.IO has: a POST naming a
+made-up ``sid`` is refused at once, so announcing a body and never sending
+it costs nothing (the body read itself has a deadline, see
+:mod:`realtime.body_deadline`).
 """
 
 from __future__ import annotations
@@ -122,7 +126,9 @@ def init_app(app: Flask, state: RealtimeState) -> None:
     """Check long-polling POSTs before Engine.IO does, and wrap its websockets."""
     eio = state.socketio.server.eio
     path = perf.socketio_path(state.socketio).rstrip("/")
-    app.wsgi_app = perf.direct_call(PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size)))  # type: ignore[method-assign]
+    app.wsgi_app = perf.direct_call(  # type: ignore[method-assign]
+        PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size), eio.sockets)
+    )
 
     drivers = getattr(eio, "_async", None)
     if not isinstance(drivers, dict) or "websocket" not in drivers:
@@ -157,16 +163,18 @@ def polling_body_problem(body: bytes) -> str | None:
 class PollingBodyCheck:
     """WSGI middleware in front of Engine.IO: refuses the long-polling POSTs that would hang it."""
 
-    def __init__(self, wsgi_app: t.Any, path: str, max_bytes: int) -> None:
+    def __init__(self, wsgi_app: t.Any, path: str, max_bytes: int, sessions: t.Container[str]) -> None:
         self.wsgi_app = perf.direct_call(wsgi_app)
         self.path = path
         self.max_bytes = max_bytes
+        #: Engine.IO's sessions of this process (``eio.sockets``), by sid.
+        self.sessions = sessions
 
     def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
         if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith(self.path):
             query = parse_qs(environ.get("QUERY_STRING", ""))
             if "sid" in query and query.get("transport", ["polling"])[0] == "polling":
-                refusal = self._check(environ)
+                refusal = self._check(environ, query["sid"][0])
                 if refusal is not None:
                     status, message = refusal
                     logger.info("Refused a long-polling POST: %s", message)
@@ -175,7 +183,9 @@ class PollingBodyCheck:
                     return [body]
         return self.wsgi_app(environ, start_response)
 
-    def _check(self, environ: dict[str, t.Any]) -> tuple[str, str] | None:
+    def _check(self, environ: dict[str, t.Any], sid: str) -> tuple[str, str] | None:
+        if sid not in self.sessions:
+            return "400 BAD REQUEST", "no such Engine.IO session"  # Engine.IO's answer too, but before the body
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
