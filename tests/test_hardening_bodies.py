@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -142,3 +144,29 @@ def test_the_threading_server_cuts_late_bodies_too(make_app, serve):
 def test_a_body_timeout_that_cannot_work_is_a_startup_error(make_app, value):
     with pytest.raises(ConfigError, match="REALTIME_BODY_TIMEOUT"):
         make_app(REALTIME_BODY_TIMEOUT=value)
+
+
+def test_gevent_reads_are_cut_at_the_deadline():
+    """gevent's Timeout interrupts a read wherever it waits (run in a process of its own: a gevent hub)."""
+    code = """
+import time
+import gevent
+from realtime.body_deadline import BodyTimeout, DeadlineInput, bound_for
+
+class Trickle:
+    def read(self, size):  # a byte every 0.2 s, never the whole body
+        out = b""
+        while len(out) < size:
+            gevent.sleep(0.2)
+            out += b"a"
+        return out
+
+body = DeadlineInput(Trickle(), time.monotonic() + 0.5, bound_for("gevent"), {})
+started = time.monotonic()
+try:
+    body.read(100)
+except BodyTimeout:
+    print("cut", body.timed_out, round(time.monotonic() - started, 1) < 10)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.stdout.split() == ["cut", "True", "True"], result.stdout + result.stderr
