@@ -64,7 +64,9 @@ def green_bound(timeout_class: type) -> Bound:
     return bound
 
 
-def socket_timeout_bound(seconds: float, read: Callable[[t.Any], t.Any], argument: t.Any, environ: dict[str, t.Any]) -> t.Any:
+def socket_timeout_bound(
+    seconds: float, read: Callable[[t.Any], t.Any], argument: t.Any, environ: dict[str, t.Any]
+) -> t.Any:
     """A read bounded by the connection socket's timeout (threads)."""
     sock = connection_socket(environ)
     if sock is None:
@@ -73,7 +75,7 @@ def socket_timeout_bound(seconds: float, read: Callable[[t.Any], t.Any], argumen
     sock.settimeout(seconds)
     try:
         return read(argument)
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise BodyTimeout() from None
     finally:
         sock.settimeout(previous)
@@ -153,7 +155,7 @@ class DeadlineInput:
 
 
 class BodyDeadline:
-    """WSGI middleware: requests with a body get ``timeout`` seconds to deliver it, else a 408 and a closed connection."""
+    """WSGI middleware: a request with a body has ``timeout`` seconds to deliver it, else a 408 and a close."""
 
     def __init__(self, wsgi_app: t.Any, timeout: float, bound: Bound) -> None:
         self.wsgi_app = perf.direct_call(wsgi_app)

@@ -37,8 +37,11 @@ DEFAULTS: dict[str, t.Any] = {
     # are created for every visitor, so they are short-lived).
     "REALTIME_SESSION_LIFETIME": 14 * 24 * 3600,
     "REALTIME_ANONYMOUS_LIFETIME": 3600,
-    # Create an anonymous record on page visits that carry no session.
+    # Give page visits a session id, and write an anonymous record for a
+    # browser that comes back with it (realtime/anonymous.py) ...
     "REALTIME_ANONYMOUS_SESSIONS": True,
+    # ... at most this many records per client address and minute.
+    "REALTIME_ANONYMOUS_RATE": 30,
     # The SQLite file of the embedded store, relative to the instance folder.
     "REALTIME_EMBEDDED_DB": "realtime.sqlite3",
     # Flask-SocketIO async mode; None picks eventlet under the eventlet worker.

@@ -29,7 +29,21 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SessionMixin
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, body_deadline, csrf, events, health, logsafe, origins, perf, ratelimit, rooms, signals, transport
+from . import (
+    anonymous,
+    auth,
+    body_deadline,
+    csrf,
+    events,
+    health,
+    logsafe,
+    origins,
+    perf,
+    ratelimit,
+    rooms,
+    signals,
+    transport,
+)
 from .config import DEFAULTS, is_development, load_environ, message_queue_url
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
@@ -145,7 +159,7 @@ class Realtime:
         # Outermost: every read of a request body, by any layer, has a deadline.
         body_deadline.init_app(app, state)
 
-        app.before_request(self._ensure_http_session)
+        anonymous.init_app(app, state)
         _init_operations(app, state)
         from .live import LiveSessions
 
@@ -329,30 +343,6 @@ class Realtime:
                 logger.exception("A disconnect hook failed")
 
     # -- HTTP sessions -----------------------------------------------------
-
-    def _ensure_http_session(self) -> None:
-        """Give every page visit a session, as the original design does.
-
-        A failing store must not take pages down: the visitor still gets a
-        session id (for the CSRF token), only the anonymous record is missing.
-        """
-        if request.endpoint in self.exempt_endpoints or request.endpoint is None:
-            return
-        if not current_app.config["REALTIME_ANONYMOUS_SESSIONS"]:
-            return
-        try:
-            if current_session() is not None:
-                return
-            record = get_state().store.create(None, float(current_app.config["REALTIME_ANONYMOUS_LIFETIME"]))
-        except StoreError as exc:
-            logger.warning("Could not create an anonymous session: %s", exc)
-            signals.store_failed.send(current_app._get_current_object(), operation="http_session")
-            if not is_valid_session_id(session.get(auth.SESSION_KEY)):
-                session[auth.SESSION_KEY] = SessionRecord.new(None, 0, 0).sid
-            return
-        session.clear()
-        session[auth.SESSION_KEY] = record.sid
-        g._realtime_session = record
 
     def exempt(self, view: Callable[..., t.Any]) -> Callable[..., t.Any]:
         """Decorate a view that must never create a session (health checks, webhooks)."""

@@ -168,6 +168,13 @@ class RefusalLimiter:
             self._buckets.move_to_end(key)  # most recently refused last
             return newly_limited
 
+    def spend(self, key: str) -> bool:
+        """Take a token for good (nothing is checked after); False when ``key`` has none left."""
+        if not self.take(key):
+            return False
+        self.release(key, spent=True)
+        return True
+
     def _forget_oldest(self) -> None:
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)

@@ -284,7 +284,9 @@ def test_guesses_sent_at_once_get_no_more_store_reads_than_the_limit(app_proc, e
     """
     client = "203.0.113.50"
     sign = cookie_signer(env["SECRET_KEY"])
-    headers = [[f"Cookie: session={sign({'sid': new_session_id()})}", f"X-Forwarded-For: {client}"] for _ in range(AT_ONCE)]
+    headers = [
+        [f"Cookie: session={sign({'sid': new_session_id()})}", f"X-Forwarded-For: {client}"] for _ in range(AT_ONCE)
+    ]
     with ThreadPoolExecutor(max_workers=50) as pool:
         sockets = list(pool.map(lambda h: eio.ws_open(app_proc.url, h, timeout=30), headers))
     go = threading.Event()

@@ -85,6 +85,7 @@ def test_the_cookie_names_the_record_and_the_record_holds_the_uid(dropin):
 def test_visitors_who_did_not_log_in_are_refused(dropin):
     visitor = Browser(dropin.url)
     assert visitor.request("GET", "/login").status_code == 200
+    assert visitor.request("GET", "/login").status_code == 200  # back with its session id: the record is written
     with pytest.raises(Refused) as info:
         connect(dropin.url, visitor.cookie_header)
     assert info.value.reason == "anonymous"

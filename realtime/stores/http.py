@@ -129,7 +129,7 @@ class PooledSession:
         return self.open(deadline), False
 
     def open(self, deadline: float | None = None) -> socket.socket:
-        """A newly connected socket (TLS-wrapped for https), connected before ``deadline`` (monotonic; default: the timeout from now)."""
+        """A newly connected socket (TLS-wrapped for https), ready before ``deadline`` (default: timeout from now)."""
         if deadline is None:
             deadline = time.monotonic() + self.timeout
         try:
