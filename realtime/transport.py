@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 
 from engineio import packet, payload
 
-from . import perf
+from . import perf, websocket
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -123,7 +123,7 @@ def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[...
 
 
 def init_app(app: Flask, state: RealtimeState) -> None:
-    """Check long-polling POSTs before Engine.IO does, and wrap its websockets."""
+    """Check long-polling POSTs before Engine.IO does, and wrap its websockets (limited: :mod:`realtime.websocket`)."""
     eio = state.socketio.server.eio
     path = perf.socketio_path(state.socketio).rstrip("/")
     app.wsgi_app = perf.direct_call(  # type: ignore[method-assign]
@@ -140,6 +140,7 @@ def init_app(app: Flask, state: RealtimeState) -> None:
     factory = drivers["websocket"]
     if factory is None or hasattr(factory, "wrapped"):
         return  # no websocket support in this async mode, or wrapped already
+    factory = websocket.limited_websocket_factory(factory, eio.async_mode)
     # A copy: the driver module's own dict is shared by every server in the process.
     eio._async = {**drivers, "websocket": checked_websocket_factory(factory)}
 

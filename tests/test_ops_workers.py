@@ -14,21 +14,7 @@ import time
 
 import pytest
 
-from tests.support.procs import AppProcess, Browser, Refused, connect, hang_up, procfile_command
-
-#: REALTIME_WORKER -> how the Procfile's web line changes.
-WORKERS = {
-    "eventlet": ["--worker-class", "eventlet"],
-    "gevent": ["--worker-class", "gevent"],
-    "threads": ["--worker-class", "gthread", "--threads", "50"],
-}
-
-
-def web_command(worker: str) -> list[str]:
-    """The Procfile's web command with the worker class of ``worker``."""
-    command = procfile_command("web")
-    at = command.index("--worker-class")
-    return command[:at] + WORKERS[worker] + command[at + 2 :]
+from tests.support.procs import WORKERS, AppProcess, Browser, Refused, connect, hang_up, web_command
 
 
 @pytest.mark.parametrize("worker", WORKERS)

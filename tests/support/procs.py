@@ -42,6 +42,21 @@ def procfile_command(process: str = "web") -> list[str]:
     raise LookupError(f"Procfile has no {process!r} process")
 
 
+#: REALTIME_WORKER -> how the Procfile's web line changes.
+WORKERS = {
+    "eventlet": ["--worker-class", "eventlet"],
+    "gevent": ["--worker-class", "gevent"],
+    "threads": ["--worker-class", "gthread", "--threads", "50"],
+}
+
+
+def web_command(worker: str) -> list[str]:
+    """The Procfile's web command with the worker class of ``worker``."""
+    command = procfile_command("web")
+    at = command.index("--worker-class")
+    return command[:at] + WORKERS[worker] + command[at + 2 :]
+
+
 def _resolve(argv: list[str]) -> list[str]:
     # The venv's console scripts (gunicorn, flask) even when PATH lacks the venv.
     exe = VENV_BIN / argv[0]
