@@ -24,7 +24,9 @@ message whose frames add up to more than ``max_frame_length`` closes the
 connection with 1009 (Message Too Big) before the frame that would pass the
 limit is read; the payload is unmasked as one integer XOR (:func:`unmask`);
 reads go through one small read-ahead buffer instead of three ``recv``
-calls per frame; text that is not UTF-8 closes with 1007, as RFC 6455 asks.
+calls per frame; the reader lets other green threads run every few frames
+even when the client keeps data waiting (eventlet switches only when a read
+would block); text that is not UTF-8 closes with 1007, as RFC 6455 asks.
 The drafts are refused (HTTP 400); every browser speaks RFC 6455.
 
 Under the threading and gevent workers python-engineio uses simple-websocket,
@@ -42,6 +44,13 @@ import logging
 import typing as t
 
 logger = logging.getLogger(__name__)
+
+#: Frames a connection's reader takes in a row before it lets the other green threads run. eventlet
+#: switches only when a read would block, so a client that keeps data waiting (complete messages
+#: as fast as the worker takes them) would otherwise hold the worker: no other socket served, and
+#: gunicorn's heartbeat missed until it kills the worker. A frame larger than READ_AHEAD ends the
+#: turn at once.
+FRAMES_PER_TURN = 8
 
 #: Bytes asked of the socket per read when a frame needs more than is buffered. A small client
 #: frame (header, mask and payload) then arrives in one ``recv``; at most this much is kept
@@ -101,6 +110,7 @@ def _simple_websocket_app(factory: t.Callable[..., t.Any], handler: t.Any, serve
 def eventlet_websocket_app() -> type:
     """python-engineio's eventlet ``WebSocketWSGI``, serving :class:`LimitedWebSocket` (built once, on first use)."""
     from engineio.async_drivers.eventlet import WebSocketWSGI
+    from eventlet import sleep
     from eventlet.websocket import ConnectionClosedError, FailedConnectionError, RFC6455WebSocket
 
     class LimitedMessage(RFC6455WebSocket.Message):
@@ -125,11 +135,13 @@ def eventlet_websocket_app() -> type:
         """eventlet's RFC 6455 websocket whose frame reader limits whole messages and unmasks in one pass.
 
         ``max_frame_length`` bounds the message: the frames of one message
-        together, and so each frame. Everything else (control frames, close
-        handshake, sending, compression) is eventlet's.
+        together, and so each frame. The reader yields to other green threads
+        at least every :data:`FRAMES_PER_TURN` frames. Everything else
+        (control frames, close handshake, sending, compression) is eventlet's.
         """
 
         Message = LimitedMessage
+        _frames_this_turn = 0
 
         def _get_bytes(self, numbytes: int) -> bytes:
             # self._buf is the pre-RFC 6455 reader's buffer, unused by this class: the read-ahead.
@@ -191,6 +203,10 @@ def eventlet_websocket_app() -> type:
                     decompressor=self._get_permessage_deflate_dec(rsv1),
                 )
             message.push(payload, final=finished)
+            self._frames_this_turn += 1
+            if self._frames_this_turn >= FRAMES_PER_TURN or length > READ_AHEAD:
+                self._frames_this_turn = 0
+                sleep(0)
             return message
 
         def _check_message_size(self, size: int) -> None:

@@ -19,7 +19,20 @@ import time
 
 import pytest
 
-from tests.support.frames import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, HandshakeRefused, RawWebSocket, frame
+from tests.support.frames import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    Flooder,
+    HandshakeRefused,
+    MessageFlooder,
+    RawWebSocket,
+    frame,
+    opened,
+)
 from tests.support.hardening import hang_up_http, login, running, server_errors
 from tests.support.procs import connect, hang_up, web_command
 
@@ -44,13 +57,6 @@ def cookie(app_proc) -> str:
     alice = login(app_proc.url, "alice")
     yield alice.cookie_header["Cookie"]
     hang_up_http(alice)
-
-
-def opened(url: str, cookie: str | None = None) -> RawWebSocket:
-    """An Engine.IO websocket whose open packet has been read; no Socket.IO CONNECT sent."""
-    ws = RawWebSocket.open(url, headers=[f"Cookie: {cookie}"] if cookie else [])
-    assert ws.recv_data().text.startswith("0")
-    return ws
 
 
 @pytest.fixture
@@ -175,53 +181,16 @@ def test_the_server_closes_with_the_rfc_6455_code(app_proc, cookie, frames, code
 
 def test_pre_rfc_6455_handshakes_are_refused(app_proc):
     """The hixie-75/76 drafts' reader buffers up to a 0xFF byte without limit; every browser speaks RFC 6455."""
-    with pytest.raises(HandshakeRefused) as refused:
-        RawWebSocket.open(app_proc.url, headers=[f"Origin: {app_proc.url}"], version=None)
-    assert refused.value.status == 400
+    try:
+        ws = RawWebSocket.open(app_proc.url, headers=[f"Origin: {app_proc.url}"], version=None)
+    except HandshakeRefused as refused:
+        assert refused.status == 400
+    else:
+        ws.close()
+        pytest.fail("a hixie-75 handshake was answered 101")
 
 
 # -- the attack -------------------------------------------------------------------
-
-
-class Flooder(threading.Thread):
-    """A client with no cookie that never sends CONNECT: one endless text message, 60 KiB per frame, on a loop.
-
-    When the server closes the connection it reconnects and starts over, as an
-    attacker would; it stops when told to or after ``max_connections``.
-    """
-
-    FRAGMENT = 60 * 1024
-
-    def __init__(self, url: str, stop: threading.Event, max_connections: int = 50) -> None:
-        super().__init__(daemon=True)
-        self.url, self.stop, self.max_connections = url, stop, max_connections
-        #: The close code the server ended each connection with (None: closed without one).
-        self.close_codes: list[int | None] = []
-        first, rest = b"4" + b"f" * (self.FRAGMENT - 1), b"f" * self.FRAGMENT
-        self.frames = frame(TEXT, first, fin=False), frame(CONTINUATION, rest, fin=False)
-
-    def run(self) -> None:
-        for _ in range(self.max_connections):
-            if self.stop.is_set():
-                return
-            ws = opened(self.url)
-            ws.sock.settimeout(5)
-            try:
-                if self.flood(ws):
-                    self.close_codes.append(ws.close_code())
-            finally:
-                ws.close()
-
-    def flood(self, ws: RawWebSocket) -> bool:
-        """Send frames until the server stops taking them (True) or the test ends the flood (False)."""
-        first, rest = self.frames
-        try:
-            ws.send(first)
-            while not self.stop.is_set():
-                ws.send(rest)
-        except OSError:
-            return True
-        return False
 
 
 def test_a_fragment_flood_without_a_cookie_is_cut_off_while_a_user_keeps_echoing(app_proc, cookie):
@@ -244,6 +213,29 @@ def test_a_fragment_flood_without_a_cookie_is_cut_off_while_a_user_keeps_echoing
         assert not flooder.is_alive()
         assert flooder.close_codes and set(flooder.close_codes) == {1009}, flooder.close_codes
     assert "a message of more than 65536 bytes (REALTIME_MAX_MESSAGE_BYTES)" in app_proc.output()
+    assert server_errors(app_proc)[errors:] == []
+
+
+def test_a_flood_of_small_messages_without_a_cookie_does_not_hold_the_worker(app_proc, cookie):
+    """eventlet switches green threads only when a read would block; a client that keeps data waiting must not win."""
+    errors = len(server_errors(app_proc))
+    victim = connect(app_proc.url, {"Cookie": cookie})
+    stop = threading.Event()
+    flooders = [MessageFlooder(app_proc.url, stop) for _ in range(2)]
+    try:
+        for flooder in flooders:
+            flooder.start()
+        time.sleep(0.5)
+        answers = [victim.call("echo", {"n": n}, timeout=15) for n in range(40)]
+    finally:
+        stop.set()
+        for flooder in flooders:
+            flooder.join(15)
+        hang_up(victim)
+    assert answers == [{"n": n} for n in range(40)]
+    # The flood did flow: at least 5,000 messages each (sent in batches of 50), more than the worker took.
+    assert all(flooder.frames_sent >= 100 for flooder in flooders)
+    assert "WORKER TIMEOUT" not in app_proc.output()
     assert server_errors(app_proc)[errors:] == []
 
 

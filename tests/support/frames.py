@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import struct
+import threading
 import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -177,3 +178,65 @@ class RawWebSocket:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def opened(url: str, cookie: str | None = None) -> RawWebSocket:
+    """An Engine.IO websocket whose open packet has been read; no Socket.IO CONNECT sent."""
+    ws = RawWebSocket.open(url, headers=[f"Cookie: {cookie}"] if cookie else [])
+    assert ws.recv_data().text.startswith("0")
+    return ws
+
+
+class Flooder(threading.Thread):
+    """A client with no cookie that never sends CONNECT: one endless text message, 60 KiB per frame, on a loop.
+
+    When the server closes the connection it reconnects and starts over, as an
+    attacker would; it stops when told to or after ``max_connections``.
+    """
+
+    FRAGMENT = 60 * 1024
+
+    def __init__(self, url: str, stop: threading.Event, max_connections: int = 50) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.max_connections = url, stop, max_connections
+        #: The close code the server ended each connection with (None: closed without one).
+        self.close_codes: list[int | None] = []
+        self.frames_sent = 0
+
+    def frames(self) -> tuple[bytes, bytes]:
+        """What to send first on a connection, and then again and again (each counted as one frame)."""
+        first, rest = b"4" + b"f" * (self.FRAGMENT - 1), b"f" * self.FRAGMENT
+        return frame(TEXT, first, fin=False), frame(CONTINUATION, rest, fin=False)
+
+    def run(self) -> None:
+        first, rest = self.frames()
+        for _ in range(self.max_connections):
+            if self.stop.is_set():
+                return
+            ws = opened(self.url)
+            ws.sock.settimeout(5)
+            try:
+                if self.flood(ws, first, rest):
+                    self.close_codes.append(ws.close_code())
+            finally:
+                ws.close()
+
+    def flood(self, ws: RawWebSocket, first: bytes, rest: bytes) -> bool:
+        """Send frames until the server stops taking them (True) or the test ends the flood (False)."""
+        try:
+            ws.send(first)
+            self.frames_sent += 1
+            while not self.stop.is_set():
+                ws.send(rest)
+                self.frames_sent += 1
+        except OSError:
+            return True
+        return False
+
+
+class MessageFlooder(Flooder):
+    """The same client sending complete small messages (Socket.IO events for a namespace it never joined)."""
+
+    def frames(self) -> tuple[bytes, bytes]:
+        message = frame(TEXT, b'42["flood","' + b"m" * 100 + b'"]')
+        return message, message * 50
