@@ -16,6 +16,7 @@ connections ended. A measurement to read, not a pass/fail test (that is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import secrets
 import signal
 import statistics
@@ -33,21 +34,33 @@ from bench.servers import ROOT, ArangoServer, app_env, free_port, login, prepare
 from tests.support.frames import Flooder
 
 
-def echo_latencies(client: socketio.Client, seconds: float, at_least: int, timeout: float) -> list[float]:
-    """Round trips (ms) of echo calls made one after another for ``seconds`` (and at least ``at_least``)."""
-    latencies: list[float] = []
+def echo_latencies(client: socketio.Client, seconds: float, at_least: int, timeout: float) -> list[float | None]:
+    """Round trips (ms) of echo calls made one after another for ``seconds`` (and at least ``at_least``).
+
+    A call unanswered within ``timeout`` is ``None`` and ends the phase.
+    """
+    latencies: list[float | None] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline or len(latencies) < at_least:
         started = time.perf_counter()
-        assert client.call("echo", {"n": len(latencies)}, timeout=timeout) == {"n": len(latencies)}
+        try:
+            assert client.call("echo", {"n": len(latencies)}, timeout=timeout) == {"n": len(latencies)}
+        except socketio.exceptions.TimeoutError:
+            latencies.append(None)
+            break
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 
 
-def describe(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"{len(ordered)} echoes, median {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms"
+def describe(latencies: list[float | None], timeout: float) -> str:
+    ordered = sorted(value for value in latencies if value is not None)
+    text = f"{len(ordered)} echoes"
+    if ordered:
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        text += f", median {statistics.median(ordered):.1f} ms, p95 {p95:.1f} ms"
+    if None in latencies:
+        text += f"; then one unanswered within {timeout:.0f} s"
+    return text
 
 
 def main() -> None:
@@ -73,7 +86,7 @@ def main() -> None:
         client = socketio.Client(reconnection=False)
         client.connect(url, headers={"Cookie": login(url)}, transports=["websocket"])
         print(f"{root} ({args.flooders} flooder(s), {args.seconds:.0f} s per phase)")
-        print("  alone:       " + describe(echo_latencies(client, args.seconds, 20, 10)))
+        print("  alone:       " + describe(echo_latencies(client, args.seconds, 20, 10), 10))
 
         stop = threading.Event()
         flooders = [Flooder(url, stop, max_connections=100_000) for _ in range(args.flooders)]
@@ -82,29 +95,34 @@ def main() -> None:
 
         def sample_rss() -> None:
             nonlocal peak_rss
-            while not stop.is_set():
-                peak_rss = max(peak_rss, worker.memory_info().rss)
-                time.sleep(0.2)
+            with contextlib.suppress(psutil.NoSuchProcess):  # gunicorn may kill a worker that stops answering
+                while not stop.is_set():
+                    peak_rss = max(peak_rss, worker.memory_info().rss)
+                    time.sleep(0.2)
 
         sampler = threading.Thread(target=sample_rss, daemon=True)
         for thread in [*flooders, sampler]:
             thread.start()
         try:
-            under_attack = echo_latencies(client, args.seconds, 5, 120)
+            under_attack = echo_latencies(client, args.seconds, 5, 60)
         finally:
-            cpu = sum(worker.cpu_times()[:2]) - cpu_before
-            wall = time.monotonic() - started
+            try:
+                cpu = f"{100 * (sum(worker.cpu_times()[:2]) - cpu_before) / (time.monotonic() - started):.0f}%"
+            except psutil.NoSuchProcess:
+                cpu = "? (worker gone)"
             stop.set()
             for flooder in flooders:
                 flooder.join(30)
-        print("  under flood: " + describe(under_attack))
+        print("  under flood: " + describe(under_attack, 60))
         codes = [code for flooder in flooders for code in flooder.close_codes]
         frames = sum(flooder.frames_sent for flooder in flooders)
         print(
-            f"  worker CPU during the flood {100 * cpu / wall:.0f}%, peak RSS {peak_rss / 2**20:.0f} MiB;"
+            f"  worker CPU during the flood {cpu}, peak RSS {peak_rss / 2**20:.0f} MiB;"
             f" flooders sent {frames} frames ({frames * Flooder.FRAGMENT / 2**20:.0f} MiB) over"
             f" {len(codes)} closed connection(s), close codes {sorted(set(codes), key=str)}"
         )
+        if "WORKER TIMEOUT" in app.log_text():
+            print("  gunicorn killed the worker for missing its heartbeat (WORKER TIMEOUT): every socket dropped")
         client.disconnect()
     finally:
         if app is not None:

@@ -1,8 +1,8 @@
-"""The websocket receive path: a limit on each whole message, and unmasking that does not cost a object per byte.
+"""The websocket receive path: a limit on each whole message, an unmask that is not per byte, a fair reader.
 
 Under eventlet, python-engineio serves websockets with eventlet's own
-``RFC6455WebSocket``, which has three flaws any client can use, before it
-sends a cookie or a Socket.IO CONNECT:
+``RFC6455WebSocket``, which has flaws any client can use, before it sends a
+cookie or a Socket.IO CONNECT:
 
 - it unmasks client frames one byte at a time in Python, building a
   ``bytes`` object per payload byte, so a client sending large frames makes
@@ -13,7 +13,9 @@ sends a cookie or a Socket.IO CONNECT:
   buffered without limit, and Engine.IO's own size check only runs on a
   complete message;
 - it also speaks the pre-RFC 6455 drafts (hixie-75/76), whose reader buffers
-  everything up to a ``0xFF`` byte, with no limit at all.
+  everything up to a ``0xFF`` byte, with no limit at all;
+- like every eventlet socket, it lets other green threads run only when a
+  read would block, so a client that keeps data waiting holds the worker.
 
 :func:`eventlet_websocket_app` returns python-engineio's eventlet
 ``WebSocketWSGI`` made into this project's class, which

@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -27,6 +28,7 @@ from tests.support.frames import (
     PONG,
     TEXT,
     Flooder,
+    Frame,
     HandshakeRefused,
     MessageFlooder,
     RawWebSocket,
@@ -84,7 +86,9 @@ def echo_event(size: int, ack: int = 1) -> tuple[bytes, str]:
     [(20, 0), (125, 0), (126, 2), (65_535, 2), (LIMIT, 8)],
     ids=["7-bit", "7-bit max", "16-bit min", "16-bit max", "64-bit, the limit exactly"],
 )
-@pytest.mark.parametrize("mask", [b"\x00\x00\x00\x00", b"\xff\x00\xa5\x5a", os.urandom(4)], ids=["zero", "fixed", "random"])
+@pytest.mark.parametrize(
+    "mask", [b"\x00\x00\x00\x00", b"\xff\x00\xa5\x5a", os.urandom(4)], ids=["zero", "fixed", "random"]
+)
 def test_every_payload_length_class_is_read_and_unmasked(ws, size, length_bytes, mask):
     event, ack = echo_event(size)
     ws.send(frame(TEXT, event, mask=mask, length_bytes=length_bytes))
@@ -190,27 +194,69 @@ def test_pre_rfc_6455_handshakes_are_refused(app_proc):
         pytest.fail("a hixie-75 handshake was answered 101")
 
 
+def deflated(data: bytes) -> bytes:
+    """``data`` as a permessage-deflate payload (RFC 7692: raw deflate, sync flush, its last 4 bytes dropped)."""
+    compressor = zlib.compressobj(wbits=-15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def test_compressed_messages_with_permessage_deflate_on(e2e_env):
+    """REALTIME_WEBSOCKET_COMPRESSION=true: compressed fragments are read; what inflates past the limit is 1009."""
+    with running(e2e_env(REALTIME_RATE_LIMIT="0", REALTIME_WEBSOCKET_COMPRESSION="true")) as proc:
+        alice = login(proc.url, "alice")
+        offer = ["Sec-WebSocket-Extensions: permessage-deflate", f"Cookie: {alice.cookie_header['Cookie']}"]
+        try:
+            ws = RawWebSocket.open(proc.url, headers=offer)
+            # The server's messages share one compression context, in order.
+            inflater = zlib.decompressobj(wbits=-15)
+
+            def inflate(received: Frame) -> bytes:
+                return inflater.decompress(received.payload + b"\x00\x00\xff\xff")
+
+            assert inflate(ws.recv_frame()).startswith(b"0")
+            ws.send_text("40")
+            assert inflate(ws.recv_frame()).startswith(b"40")
+            event = deflated('421["echo","squeeze me"]'.encode())
+            ws.send(frame(TEXT, event[:5], fin=False, rsv=4))
+            ws.send(frame(CONTINUATION, event[5:]))
+            assert inflate(ws.recv_frame()) == b'431["squeeze me"]'
+            ws.send(frame(TEXT, deflated(b"4" + b"z" * (4 * LIMIT)), rsv=4))
+            assert ws.close_code() == 1009
+            ws.close()
+        finally:
+            hang_up_http(alice)
+
+
 # -- the attack -------------------------------------------------------------------
+
+
+#: Echo calls the logged-in user makes during a flood.
+ECHOES = 40
+
+
+def echo_during_flood(app_proc, cookie: str, flooder: type[Flooder], count: int) -> list[Flooder]:
+    """alice makes :data:`ECHOES` echo calls while ``count`` flooders run, and gets every answer; the flooders, done."""
+    victim = connect(app_proc.url, {"Cookie": cookie})
+    stop = threading.Event()
+    flooders = [flooder(app_proc.url, stop) for _ in range(count)]
+    try:
+        for thread in flooders:
+            thread.start()
+        time.sleep(0.5)  # the flood is under way
+        answers = [victim.call("echo", {"n": n}, timeout=15) for n in range(ECHOES)]
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(15)
+        hang_up(victim)
+    assert answers == [{"n": n} for n in range(ECHOES)]
+    assert not any(thread.is_alive() for thread in flooders)
+    return flooders
 
 
 def test_a_fragment_flood_without_a_cookie_is_cut_off_while_a_user_keeps_echoing(app_proc, cookie):
     errors = len(server_errors(app_proc))
-    victim = connect(app_proc.url, {"Cookie": cookie})
-    stop = threading.Event()
-    flooders = [Flooder(app_proc.url, stop) for _ in range(4)]
-    try:
-        for flooder in flooders:
-            flooder.start()
-        time.sleep(0.5)  # the flood is under way
-        answers = [victim.call("echo", {"n": n}, timeout=15) for n in range(40)]
-    finally:
-        stop.set()
-        for flooder in flooders:
-            flooder.join(15)
-        hang_up(victim)
-    assert answers == [{"n": n} for n in range(40)]
-    for flooder in flooders:
-        assert not flooder.is_alive()
+    for flooder in echo_during_flood(app_proc, cookie, Flooder, 4):
         assert flooder.close_codes and set(flooder.close_codes) == {1009}, flooder.close_codes
     assert "a message of more than 65536 bytes (REALTIME_MAX_MESSAGE_BYTES)" in app_proc.output()
     assert server_errors(app_proc)[errors:] == []
@@ -219,20 +265,7 @@ def test_a_fragment_flood_without_a_cookie_is_cut_off_while_a_user_keeps_echoing
 def test_a_flood_of_small_messages_without_a_cookie_does_not_hold_the_worker(app_proc, cookie):
     """eventlet switches green threads only when a read would block; a client that keeps data waiting must not win."""
     errors = len(server_errors(app_proc))
-    victim = connect(app_proc.url, {"Cookie": cookie})
-    stop = threading.Event()
-    flooders = [MessageFlooder(app_proc.url, stop) for _ in range(2)]
-    try:
-        for flooder in flooders:
-            flooder.start()
-        time.sleep(0.5)
-        answers = [victim.call("echo", {"n": n}, timeout=15) for n in range(40)]
-    finally:
-        stop.set()
-        for flooder in flooders:
-            flooder.join(15)
-        hang_up(victim)
-    assert answers == [{"n": n} for n in range(40)]
+    flooders = echo_during_flood(app_proc, cookie, MessageFlooder, 2)
     # The flood did flow: at least 5,000 messages each (sent in batches of 50), more than the worker took.
     assert all(flooder.frames_sent >= 100 for flooder in flooders)
     assert "WORKER TIMEOUT" not in app_proc.output()
