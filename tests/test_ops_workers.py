@@ -30,6 +30,7 @@ def test_login_connect_refuse_converse_and_drain_under_each_worker(e2e_env, work
 
         anonymous = Browser(proc.url)
         anonymous.request("GET", "/login")
+        anonymous.request("GET", "/login")  # back with its session id: the anonymous record is written
         for transports in (["websocket"], ["polling"]):
             with pytest.raises(Refused) as info:
                 connect(proc.url, anonymous.cookie_header, transports)
