@@ -1,19 +1,31 @@
-"""Configuration keys, their defaults, and reading them from the environment.
+"""Configuration keys, their defaults, reading them from the environment, and checking their types.
 
 Every key can be set in ``app.config`` (which wins) or as an environment
 variable of the same name. :func:`load_environ` is pure: it takes the
 environment as a mapping, so it is tested without touching ``os.environ``.
+:func:`settle` fills an app's config from both and :func:`validate` refuses
+values of the wrong type at startup, naming the key and the fix.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import typing as t
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from .errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 #: Documented defaults. The README's configuration table mirrors this mapping.
 DEFAULTS: dict[str, t.Any] = {
+    # Flask's own keys, read like every other key (app.config, then the
+    # environment). SECRET_KEY signs the cookie and the control messages; the
+    # fallbacks are old keys still accepted during a rotation: a list in
+    # app.config, comma-separated in the environment.
+    "SECRET_KEY": None,
+    "SECRET_KEY_FALLBACKS": [],
     # "production" (default) or "development". Development allows a generated
     # SECRET_KEY (kept in the instance folder) and cookies without ``Secure``.
     "REALTIME_ENV": "production",
@@ -182,6 +194,8 @@ def coerce(name: str, raw: str, default: t.Any) -> t.Any:
     """Turn the string ``raw`` from the environment into the type of ``default``."""
     if name in _BOOL_OR_PATH and raw.strip().lower() not in _BOOL_TRUE | _BOOL_FALSE:
         return raw
+    if isinstance(default, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
     if isinstance(default, bool):
         return parse_bool(name, raw)
     if isinstance(default, int):
@@ -194,6 +208,121 @@ def coerce(name: str, raw: str, default: t.Any) -> t.Any:
 def load_environ(environ: Mapping[str, str], defaults: Mapping[str, t.Any] = DEFAULTS) -> dict[str, t.Any]:
     """Return the keys of ``defaults`` that are set in ``environ``, typed like their defaults."""
     return {name: coerce(name, environ[name], default) for name, default in defaults.items() if name in environ}
+
+
+#: Flask presets these to ``None``: there, ``None`` in ``app.config`` means "not set".
+_FLASK_PRESET = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
+#: Credentials: a disagreement between app.config and the environment is
+#: worth a warning (it decides which cookies are valid), never their values.
+_SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS")
+
+
+def settle(config: MutableMapping[str, t.Any], environ: Mapping[str, str]) -> None:
+    """Give every key of :data:`DEFAULTS` a value in ``config``: its own, else the environment's, else the default.
+
+    When a secret key is set in both places and they disagree, a warning
+    says which one is used (``config``'s).
+    """
+    from_environ = load_environ(environ)
+    for name, default in DEFAULTS.items():
+        unset = name not in config or (name in _FLASK_PRESET and config[name] is None)
+        if unset:
+            config[name] = from_environ.get(name, default)
+        elif name in _SECRETS and name in from_environ and _as_keys(config[name]) != _as_keys(from_environ[name]):
+            logger.warning(
+                "%s is set both in app.config and in the environment, to different values; app.config's is used"
+                " and the environment's is ignored. Set it in one place.",
+                name,
+            )
+
+
+def _as_keys(value: t.Any) -> t.Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+#: The types a key accepts where its default does not tell (``None``), or
+#: where it takes more than one. ``None`` is always accepted for keys whose
+#: default is ``None``.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "SECRET_KEY": (str, bytes),
+    "ARANGO_VERIFY": (bool, str),
+    "REALTIME_ALLOWED_ORIGINS": (str, list, tuple),
+}
+
+_TYPE_NAMES = {
+    bool: "True or False",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bytes: "bytes",
+    list: "a list",
+    tuple: "a tuple",
+}
+
+
+def expected_types(name: str, default: t.Any) -> tuple[type, ...]:
+    """What ``name`` accepts in ``app.config``, from :data:`_TYPES` or the type of its default."""
+    if name in _TYPES:
+        return _TYPES[name]
+    if default is None or isinstance(default, str):
+        return (str,)
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int):
+        return (int,)
+    if isinstance(default, float):
+        return (int, float)
+    if isinstance(default, (list, tuple)):
+        return (list, tuple)
+    raise TypeError(f"DEFAULTS[{name!r}] has a type realtime.config cannot check: add it to _TYPES")
+
+
+def validate(config: Mapping[str, t.Any]) -> None:
+    """Refuse, with a :class:`ConfigError` naming the key and the fix, values of the wrong type.
+
+    A value that would work by accident is refused too: the string
+    ``"false"`` is true in Python, and a string of keys where a list is
+    expected makes each of its characters a key.
+    """
+    for name, default in DEFAULTS.items():
+        value = config.get(name)
+        if value is None and default is None:
+            continue
+        types = expected_types(name, default)
+        # bool is an int in Python, but True is no lifetime and 1 no switch.
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise ConfigError(_wrong_type(name, value, types))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name}={value!r} in app.config must be a finite number, not negative.")
+    _validate_fallbacks(config.get("SECRET_KEY_FALLBACKS") or [])
+
+
+def _wrong_type(name: str, value: t.Any, types: tuple[type, ...]) -> str:
+    wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[t_] for t_ in types))
+    # Never echo a secret's value; other values help find the line that set them.
+    shown = "a string" if name in _SECRETS and isinstance(value, str) else f"{value!r} ({type(value).__name__})"
+    message = f"{name} in app.config is {shown}; it must be {wanted}."
+    if name == "SECRET_KEY_FALLBACKS" and isinstance(value, (str, bytes)):
+        message += (
+            " Flask would use each character of a string as a signing key. Set a list of the old keys, e.g."
+            ' app.config["SECRET_KEY_FALLBACKS"] = ["old-key"]; the comma-separated form is for the environment'
+            " variable only."
+        )
+    elif types == (bool,) and isinstance(value, str):
+        message += f" A string is always true in Python: set {name} = {value.strip().lower() in _BOOL_TRUE}."
+    elif isinstance(value, str) and any(t_ in types for t_ in (int, float)):
+        message += f" Set a number, e.g. {name} = {value.strip() or 0}, or put the string in the environment."
+    return message
+
+
+def _validate_fallbacks(keys: t.Any) -> None:
+    for key in keys:
+        if not isinstance(key, (str, bytes)) or not key:
+            raise ConfigError(
+                "SECRET_KEY_FALLBACKS has an entry that is not a non-empty string; each entry is one old SECRET_KEY"
+                " (an empty key would let anyone sign cookies). Remove it."
+            )
 
 
 def message_queue_url(config: Mapping[str, t.Any]) -> str | None:

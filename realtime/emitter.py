@@ -12,7 +12,9 @@ Emits go through Flask-SocketIO's own channel to the rooms every
 authenticated socket joins (``user:<uid>``, ``session:<sid>``); revocations
 go through the control channel that every instance listens to. Both are the
 messages an instance itself publishes, so this works with any number of
-instances and needs neither eventlet nor Flask.
+instances and needs neither eventlet nor Flask. Control messages are signed
+(:mod:`realtime.live.signing`), so revoking needs the instances'
+``SECRET_KEY``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import typing as t
 import uuid
 from collections.abc import Mapping
 
-from .config import DEFAULTS, load_environ
+from .config import DEFAULTS, load_environ, validate
 from .errors import ConfigError
 from .live.bus import ControlBus, client_manager, queue_settings
-from .live.control import REVOKED, EndSockets, check_reason, check_uid, encode, session_room, user_room
+from .live.control import REVOKED, EndSockets, check_reason, check_uid, session_room, user_room
+from .live.signing import ControlSigner
 from .sessions import SessionStore, is_valid_session_id
 
 
@@ -34,13 +37,15 @@ class Emitter:
 
     :param config: settings as the app reads them (``REDIS_URL`` or
         ``REALTIME_MESSAGE_QUEUE``, ``REALTIME_CHANNEL``, ``REALTIME_REDIS_*``,
-        ``ARANGO_*``); see :meth:`from_config` to read them from the environment.
+        ``ARANGO_*``, and ``SECRET_KEY`` to sign revocations); see
+        :meth:`from_config` to read them from the environment.
     :param store: the session store for :meth:`revoke_session` and
         :meth:`revoke_user`; built from ``ARANGO_URL`` when not given.
     """
 
     def __init__(self, config: Mapping[str, t.Any], *, store: SessionStore | None = None) -> None:
         settings = {**DEFAULTS, **config}
+        validate(settings)
         queue = queue_settings(settings)
         if queue is None:
             raise ConfigError(
@@ -49,6 +54,8 @@ class Emitter:
             )
         self.manager = client_manager(settings, write_only=True)
         self.bus = ControlBus(*queue)
+        #: None without SECRET_KEY: pushes still work, revoking says what is missing.
+        self.signer = ControlSigner.from_config(settings) if settings.get("SECRET_KEY") else None
         if store is None and settings.get("ARANGO_URL"):
             from .stores.arango import ArangoSessionStore
 
@@ -85,19 +92,23 @@ class Emitter:
         """
         if not is_valid_session_id(sid):
             raise ValueError("not a session id this app issues")
+        signer = self._require_signer()
         existed = self._require_store().delete(sid)
-        self._end(EndSockets((sid,), None, check_reason(reason)))
+        self.bus.publish(signer.sign(EndSockets((sid,), None, check_reason(reason)), self.origin))
         return existed
 
     def revoke_user(self, uid: str, reason: str = REVOKED) -> list[str]:
         """Delete every session of ``uid`` and end all their sockets everywhere; return the deleted ids."""
         uid = check_uid(uid)
+        signer = self._require_signer()
         sids = self._require_store().delete_user(uid)
-        self._end(EndSockets(tuple(sids), uid, check_reason(reason)))
+        self.bus.publish(signer.sign(EndSockets(tuple(sids), uid, check_reason(reason)), self.origin))
         return sids
 
-    def _end(self, op: EndSockets) -> None:
-        self.bus.publish(encode(op, self.origin))
+    def _require_signer(self) -> ControlSigner:
+        # Instances drop unsigned control messages: never publish one, and
+        # say so before any record is deleted.
+        return self.signer or ControlSigner.from_config({})
 
     def _require_store(self) -> SessionStore:
         # Ending sockets without deleting the record would let the browser

@@ -44,7 +44,7 @@ from . import (
     signals,
     transport,
 )
-from .config import DEFAULTS, is_development, load_environ, message_queue_url
+from .config import is_development, message_queue_url, settle, validate
 from .connections import Connections, Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
 from .rooms import session_room, user_room
@@ -113,10 +113,9 @@ class Realtime:
 
     def init_app(self, app: Flask, socketio: SocketIO | None = None) -> SocketIO:
         """Configure ``app``; return the ``SocketIO`` it uses (created if not given)."""
-        environ = load_environ(os.environ)
-        for key, default in DEFAULTS.items():
-            app.config.setdefault(key, environ.get(key, default))
         config = app.config
+        settle(config, os.environ)
+        validate(config)
         development = is_development(config)
         _require_secret_key(app, development)
         _secure_cookie_settings(app, development)
@@ -458,7 +457,7 @@ def check_csrf(token: object) -> bool:
     sid = session.get(auth.SESSION_KEY)
     if not is_valid_session_id(sid):
         return False
-    keys = [current_app.secret_key, *current_app.config.get("SECRET_KEY_FALLBACKS", [])]
+    keys = [current_app.secret_key, *(current_app.config.get("SECRET_KEY_FALLBACKS") or [])]
     return csrf.check_token(keys, sid, token)
 
 

@@ -93,6 +93,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.control_dropped = Counter(
+            "realtime_control_messages_dropped",
+            "Control channel messages dropped, by reason (unsigned, bad_signature, malformed, stale, replayed).",
+            ["reason"],
+            registry=registry,
+        )
 
     # -- signal receivers (sender: the app) ---------------------------------
 
@@ -112,12 +118,16 @@ class Metrics:
         if sids:
             self.sessions_revoked.labels(reason).inc(len(sids))
 
+    def on_control_message_dropped(self, sender: Flask, reason: str = "unknown", **kwargs: t.Any) -> None:
+        self.control_dropped.labels(reason).inc()
+
     def connect_signals(self, app: Flask) -> None:
         # blinker holds bound methods weakly; the app keeps ``self`` alive.
         signals.connect_checked.connect(self.on_connect_checked, sender=app)
         signals.socket_disconnected.connect(self.on_disconnected, sender=app)
         signals.store_failed.connect(self.on_store_failed, sender=app)
         signals.sessions_ended.connect(self.on_sessions_ended, sender=app)
+        signals.control_message_dropped.connect(self.on_control_message_dropped, sender=app)
 
     # -- exposition ----------------------------------------------------------
 

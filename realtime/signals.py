@@ -24,3 +24,6 @@ sessions_ended = _signals.signal("realtime.sessions-ended")
 connect_checked = _signals.signal("realtime.connect-checked")
 #: A session store request failed: ``operation`` (``"connect"``, ``"http_session"``, ...).
 store_failed = _signals.signal("realtime.store-failed")
+#: A message on the control channel was dropped: ``reason`` (``"unsigned"``, ``"bad_signature"``,
+#: ``"malformed"``, ``"stale"`` or ``"replayed"``; see :mod:`realtime.live.signing`).
+control_message_dropped = _signals.signal("realtime.control-message-dropped")

@@ -9,7 +9,7 @@ import pytest
 from realtime.connections import Identity
 from realtime.emitter import Emitter
 from realtime.errors import ConfigError
-from realtime.live import control
+from realtime.live import control, signing
 from realtime.live.bus import check_socketio_version, queue_settings, redis_options
 from realtime.live.policy import SLIDE_AFTER_FRACTION, chunked, judge, slid_expiry
 from realtime.live.schedule import ExpiryQueue, RecentlyEnded
@@ -31,12 +31,17 @@ S1, S2, S3 = new_session_id(), new_session_id(), new_session_id()
     ],
 )
 def test_control_messages_round_trip(op):
-    assert control.decode(control.encode(op, "origin-1")) == (op, "origin-1")
-    assert control.decode(control.encode(op, "origin-1").encode()) == (op, "origin-1")
+    expected = control.Message(op, "origin-1", 1_800_000_000.25, "n-1")
+    text = control.encode(op, "origin-1", sent_at=1_800_000_000.25, nonce="n-1")
+    assert control.decode(text) == expected
+    assert control.decode(text.encode()) == expected
+
+
+ENVELOPE = {"v": 2, "origin": "o", "sent_at": 1_800_000_000.0, "nonce": "n"}
 
 
 def _message(**fields):
-    base = {"v": 1, "origin": "o", "op": "end", "sessions": [S1], "uid": None, "reason": "revoked"}
+    base = {**ENVELOPE, "op": "end", "sessions": [S1], "uid": None, "reason": "revoked"}
     base.update(fields)
     return json.dumps(base)
 
@@ -48,8 +53,13 @@ def _message(**fields):
         "not json",
         "[]",
         json.dumps({"op": "end"}),
-        _message(v=2),
+        _message(v=1),
         _message(origin=None),
+        _message(sent_at=None),
+        _message(sent_at="now"),
+        _message(sent_at=True),
+        _message(nonce=""),
+        _message(nonce=7),
         _message(op="explode"),
         _message(sessions="abc"),
         _message(sessions=["short"]),
@@ -61,14 +71,133 @@ def _message(**fields):
         _message(reason=""),
         _message(reason="x" * 65),
         _message(reason=None),
-        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": "soon"}),
-        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": S1, "expires_at": True}),
-        json.dumps({"v": 1, "origin": "o", "op": "extend", "session": "x", "expires_at": 5}),
-        f'{{"v": 1, "origin": "o", "op": "extend", "session": "{S1}", "expires_at": NaN}}',
+        json.dumps({**ENVELOPE, "op": "extend", "session": S1, "expires_at": "soon"}),
+        json.dumps({**ENVELOPE, "op": "extend", "session": S1, "expires_at": True}),
+        json.dumps({**ENVELOPE, "op": "extend", "session": "x", "expires_at": 5}),
+        json.dumps({**ENVELOPE, "op": "extend", "session": S1}).replace("}", ', "expires_at": NaN}'),
     ],
 )
 def test_malformed_control_messages_are_dropped(raw):
     assert control.decode(raw) is None
+
+
+# -- signed control messages -----------------------------------------------------
+
+NEW_KEY, OLD_KEY = "new-key-" + "n" * 32, "old-key-" + "o" * 32
+END = control.EndSockets((S1,), None, "revoked")
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_signed_message_is_heard_once():
+    clock = Clock()
+    sender, receiver = signing.ControlSigner(NEW_KEY, clock=clock), signing.ControlSigner(NEW_KEY, clock=clock)
+    signed = sender.sign(END, "origin-1")
+    assert receiver.verify(signed) == (END, "origin-1")
+    with pytest.raises(signing.DroppedMessage) as info:
+        receiver.verify(signed.encode())
+    assert info.value.reason == signing.REPLAYED
+
+
+def test_during_a_rotation_both_keys_are_heard_and_the_new_one_signs():
+    rotated = signing.ControlSigner(NEW_KEY, [OLD_KEY])
+    assert rotated.verify(signing.ControlSigner(OLD_KEY).sign(END, "not-yet-deployed")) == (END, "not-yet-deployed")
+    assert signing.ControlSigner(NEW_KEY).verify(rotated.sign(END, "deployed")) == (END, "deployed")
+    with pytest.raises(signing.DroppedMessage):
+        signing.ControlSigner(OLD_KEY).verify(rotated.sign(END, "deployed"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (control.encode(END, "forger", sent_at=1_800_000_000.0, nonce="n"), signing.UNSIGNED),
+        (control.encode(END, "forger", sent_at=1_800_000_000.0, nonce="n") + ".c2lnbmF0dXJl", signing.BAD_SIGNATURE),
+        (signing.ControlSigner("another-key-" + "x" * 32).sign(END, "o"), signing.BAD_SIGNATURE),
+        (b"\xff\xfe", signing.BAD_SIGNATURE),
+        ("", signing.BAD_SIGNATURE),
+    ],
+)
+def test_messages_not_signed_with_our_keys_are_dropped(raw, reason):
+    with pytest.raises(signing.DroppedMessage) as info:
+        signing.ControlSigner(NEW_KEY, [OLD_KEY], clock=Clock()).verify(raw)
+    assert info.value.reason == reason
+
+
+def test_a_signed_message_with_a_bad_body_is_dropped():
+    from itsdangerous import Signer
+
+    signer = signing.ControlSigner(NEW_KEY)
+    raw = signer._signer.sign('{"v": 2, "op": "explode"}')
+    with pytest.raises(signing.DroppedMessage) as info:
+        signer.verify(raw)
+    assert info.value.reason == signing.MALFORMED and isinstance(signer._signer, Signer)
+
+
+@pytest.mark.parametrize("offset", [-signing.MAX_AGE - 1, signing.MAX_AGE + 1])
+def test_messages_sent_outside_the_window_are_dropped(offset):
+    sent = Clock()
+    signed = signing.ControlSigner(NEW_KEY, clock=sent).sign(END, "o")
+    receiver = signing.ControlSigner(NEW_KEY, clock=Clock(sent.now - offset))
+    with pytest.raises(signing.DroppedMessage) as info:
+        receiver.verify(signed)
+    assert info.value.reason == signing.STALE
+
+
+def test_nonces_are_forgotten_once_their_message_is_too_old_anyway():
+    clock = Clock()
+    signer = signing.ControlSigner(NEW_KEY, clock=clock)
+    for _ in range(3):
+        signer.verify(signer.sign(END, "o"))
+    clock.now += signing.MAX_AGE + 1
+    signer.verify(signer.sign(END, "o"))
+    assert len(signer._heard) == 1
+
+
+def test_control_signatures_are_not_cookie_signatures():
+    from tests.support.hardening import cookie_signer
+
+    cookie = cookie_signer(NEW_KEY)({"sid": S1})
+    with pytest.raises(signing.DroppedMessage):
+        signing.ControlSigner(NEW_KEY).verify(cookie)
+
+
+def test_a_string_of_fallback_keys_is_refused():
+    with pytest.raises(ConfigError, match="not one string"):
+        signing.ControlSigner(NEW_KEY, "old-key")
+
+
+def test_drops_are_logged_at_most_once_per_interval_with_counts():
+    import logging
+
+    from realtime.live.service import DropReport
+
+    clock = Clock(0.0)
+    report = DropReport("chan:realtime-control", clock=clock)
+    # Watched directly: configure_logging stops "realtime" from propagating to caplog's root handler.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    service_logger = logging.getLogger("realtime.live.service")
+    service_logger.addHandler(handler)
+    try:
+        report.add("unsigned")
+        for _ in range(500):
+            report.add("unsigned")
+        report.add("stale")
+        clock.now += DropReport.INTERVAL
+        report.add("unsigned")
+    finally:
+        service_logger.removeHandler(handler)
+    lines = [r.getMessage() for r in records]
+    assert len(lines) == 2
+    assert "(1 unsigned)" in lines[0] and "(1 stale, 501 unsigned)" in lines[1]
+    assert "chan:realtime-control" in lines[0] and "SECRET_KEY" in lines[0]
 
 
 def test_room_and_channel_names():
@@ -240,18 +369,42 @@ def test_emitter_needs_a_redis_queue():
 
 
 def test_emitter_refuses_to_revoke_without_the_session_store():
-    with Emitter({"REDIS_URL": "redis://127.0.0.1:6379/0"}) as emitter:
+    with Emitter({"REDIS_URL": "redis://127.0.0.1:6379/0", "SECRET_KEY": "k" * 32}) as emitter:
         with pytest.raises(ConfigError, match="Revoking needs the session store"):
             emitter.revoke_user("alice")
         with pytest.raises(ValueError, match="not a session id"):
             emitter.revoke_session("../etc/passwd")
 
 
+def test_emitter_refuses_to_revoke_unsigned_before_deleting_anything():
+    class Untouchable:
+        def delete(self, sid):
+            raise AssertionError("deleted a record it could not announce")
+
+        delete_user = delete
+
+    with Emitter({"REDIS_URL": "redis://127.0.0.1:6379/0"}, store=Untouchable()) as emitter:  # type: ignore[arg-type]
+        for revoke in (lambda: emitter.revoke_user("alice"), lambda: emitter.revoke_session(S1)):
+            with pytest.raises(ConfigError, match="signed with SECRET_KEY, and it is not set"):
+                revoke()
+
+
+def test_emitter_refuses_a_string_of_fallback_keys():
+    with pytest.raises(ConfigError, match="SECRET_KEY_FALLBACKS in app.config is a string"):
+        Emitter({"REDIS_URL": "redis://127.0.0.1:6379/0", "SECRET_KEY": "k" * 32, "SECRET_KEY_FALLBACKS": "a,b"})
+
+
 def test_emitter_from_config_reads_the_environment(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "rediss://127.0.0.1:6380/0")
     monkeypatch.setenv("REALTIME_CHANNEL", "shop")
     monkeypatch.setenv("REALTIME_REDIS_SSL_VERIFY", "false")
+    monkeypatch.setenv("SECRET_KEY", "new-" + "k" * 32)
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old-" + "o" * 32)
     with Emitter.from_config() as emitter:
+        signed = emitter.signer.sign(control.EndSockets((S1,), None, "revoked"), "e")
+        assert signing.ControlSigner("new-" + "k" * 32).verify(signed)[1] == "e"
+        with pytest.raises(signing.DroppedMessage):
+            signing.ControlSigner("old-" + "o" * 32).verify(signed)
         assert emitter.manager.channel == "shop"
         assert emitter.manager.redis_options == {"ssl_cert_reqs": None}
         assert emitter.bus.channel == "shop:realtime-control"

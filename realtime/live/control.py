@@ -6,7 +6,9 @@ message queue from any process. Ending sockets needs more than a push, since
 python-socketio has no room-wide disconnect and rooms are local to each
 process: a small control channel next to the Socket.IO one carries
 :class:`EndSockets` and :class:`ExtendSessions` messages as JSON, and every
-instance applies them to the sockets it holds.
+instance applies them to the sockets it holds. On the wire each message is
+signed (:mod:`realtime.live.signing`); this module only builds and reads
+the JSON inside.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ..sessions import is_valid_session_id, normalize_uid
 DEFAULT_CHANNEL = "flask-socketio"
 
 #: Version of the control message format, so a future change can be told apart.
-VERSION = 1
+#: 2: signed, with the time sent and a nonce (1 was unsigned).
+VERSION = 2
 
 #: Reasons the server gives in ``session_ended``; apps may pass their own.
 LOGOUT, REVOKED, EXPIRED = "logout", "revoked", "expired"
@@ -71,17 +74,28 @@ class ExtendSessions:
 Operation = EndSockets | ExtendSessions
 
 
-def encode(op: Operation, origin: str) -> str:
+@dataclass(frozen=True)
+class Message:
+    """A decoded control message: the operation, who sent it, when, and its nonce (against replays)."""
+
+    op: Operation
+    origin: str
+    sent_at: float
+    nonce: str
+
+
+def encode(op: Operation, origin: str, *, sent_at: float, nonce: str) -> str:
     """The JSON text published for ``op``; ``origin`` names the sending process."""
     if isinstance(op, EndSockets):
         body: dict[str, t.Any] = {"op": "end", "sessions": list(op.session_ids), "uid": op.uid, "reason": op.reason}
     else:
         body = {"op": "extend", "session": op.session_id, "expires_at": op.expires_at}
-    return json.dumps({"v": VERSION, "origin": origin, **body}, separators=(",", ":"))
+    envelope = {"v": VERSION, "origin": origin, "sent_at": sent_at, "nonce": nonce}
+    return json.dumps({**envelope, **body}, separators=(",", ":"))
 
 
-def decode(raw: str | bytes) -> tuple[Operation, str] | None:
-    """``(operation, origin)`` from a published message; ``None`` for anything malformed.
+def decode(raw: str | bytes) -> Message | None:
+    """The :class:`Message` in a published JSON text; ``None`` for anything malformed.
 
     Whatever arrives on the channel is checked as strictly as a cookie is:
     an id we could not have issued, a uid of the wrong shape or an unknown
@@ -93,13 +107,17 @@ def decode(raw: str | bytes) -> tuple[Operation, str] | None:
         return None
     if not isinstance(message, dict) or message.get("v") != VERSION:
         return None
-    origin = message.get("origin")
-    if not isinstance(origin, str):
+    origin, sent_at, nonce = message.get("origin"), message.get("sent_at"), message.get("nonce")
+    if not isinstance(origin, str) or not _is_time(sent_at) or not isinstance(nonce, str) or not nonce:
         return None
     decoders = {"end": _decode_end, "extend": _decode_extend}
     decoder = decoders.get(message.get("op"))  # type: ignore[arg-type]
     operation = decoder(message) if decoder else None
-    return (operation, origin) if operation else None
+    return Message(operation, origin, float(sent_at), nonce) if operation else None
+
+
+def _is_time(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _decode_end(message: dict[str, t.Any]) -> EndSockets | None:
@@ -124,6 +142,6 @@ def _decode_extend(message: dict[str, t.Any]) -> ExtendSessions | None:
     expires_at = message.get("expires_at")
     if not is_valid_session_id(session_id):
         return None
-    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)) or not math.isfinite(expires_at):
+    if not _is_time(expires_at):
         return None
     return ExtendSessions(session_id, float(expires_at))

@@ -26,7 +26,7 @@ import time
 import typing as t
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import redis
@@ -37,9 +37,10 @@ from ..connections import Identity, SocketRef
 from ..errors import ConfigError, StoreError
 from ..extension import current_session
 from .bus import ControlBus, queue_settings
-from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid, decode, encode
+from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid
 from .policy import Verdict, chunked, judge, slid_expiry
 from .schedule import ExpiryQueue, RecentlyEnded
+from .signing import MAX_AGE, ControlSigner, DroppedMessage
 
 if t.TYPE_CHECKING:
     from ..extension import RealtimeState
@@ -67,6 +68,10 @@ class LiveSessions:
         self.instance_id = uuid.uuid4().hex
         settings = queue_settings(config)
         self.bus = ControlBus(*settings) if settings else None
+        #: Signs what this instance publishes and checks what it hears.
+        self.signer = ControlSigner.from_config(config) if settings else None
+        self.drops = DropReport(self.bus.channel if self.bus else "")
+        self.app = app
         self.revalidate_interval = float(config["REALTIME_REVALIDATE_INTERVAL"])
         self.sliding = bool(config["REALTIME_SLIDING_SESSIONS"])
         if self.sliding and not state.store.can_extend:
@@ -111,8 +116,9 @@ class LiveSessions:
         self._apply(op)
         if self.bus is None:
             return
+        assert self.signer is not None
         try:
-            self.bus.publish(encode(op, self.instance_id))
+            self.bus.publish(self.signer.sign(op, self.instance_id))
         except (redis.RedisError, OSError) as exc:
             logger.error(
                 "Could not publish to the control channel (%s). Other instances will end the sockets of revoked"
@@ -326,11 +332,13 @@ class LiveSessions:
                 self._listening = False
 
     def _on_message(self, raw: bytes) -> None:
-        decoded = decode(raw)
-        if decoded is None:
-            logger.warning("Ignored a malformed message on the control channel")
+        assert self.signer is not None
+        try:
+            op, origin = self.signer.verify(raw)
+        except DroppedMessage as exc:
+            signals.control_message_dropped.send(self.app, reason=exc.reason)
+            self.drops.add(exc.reason)
             return
-        op, origin = decoded
         if origin != self.instance_id:
             self._apply(op)
 
@@ -361,3 +369,36 @@ class LiveSessions:
         g._realtime_session = replace(record, expires_at=new_expiry)
         self.extend(record.sid, new_expiry)
         return response
+
+
+class DropReport:
+    """Logs dropped control messages at most once per :attr:`INTERVAL` seconds, with counts by reason.
+
+    A flood of forged messages must not become a flood of log lines.
+    """
+
+    INTERVAL = 60.0
+
+    def __init__(self, channel: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.channel = channel
+        self.clock = clock
+        self._counts: defaultdict[str, int] = defaultdict(int)
+        self._next_report = -math.inf
+
+    def add(self, reason: str) -> None:
+        self._counts[reason] += 1
+        now = self.clock()
+        if now < self._next_report:
+            return
+        counts = ", ".join(f"{count} {reason}" for reason, count in sorted(self._counts.items()))
+        logger.warning(
+            "Dropped control message(s) on %s (%s): each must be signed with SECRET_KEY or one of"
+            " SECRET_KEY_FALLBACKS, sent within %.0f s, and heard once. Something with write access to Redis"
+            " publishes there, or an instance runs with another SECRET_KEY. Next report in %.0f s at most.",
+            self.channel,
+            counts,
+            MAX_AGE,
+            self.INTERVAL,
+        )
+        self._counts.clear()
+        self._next_report = now + self.INTERVAL

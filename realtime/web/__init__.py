@@ -24,10 +24,9 @@ def _split(value: str | None) -> list[str]:
 
 def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_path: str | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path or os.environ.get("REALTIME_INSTANCE_PATH") or None)
+    # SECRET_KEY and SECRET_KEY_FALLBACKS come from the environment through
+    # the extension, like every other key.
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY"),
-        # Old keys still accepted for cookies and CSRF tokens during a rotation.
-        SECRET_KEY_FALLBACKS=_split(os.environ.get("SECRET_KEY_FALLBACKS")),
         CHAT_CONVERSATIONS=_split(os.environ.get("CHAT_CONVERSATIONS")) or ["general", "random", "help"],
         REALTIME_LOG_LEVEL=os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
     )
