@@ -299,7 +299,8 @@ def validate(config: Mapping[str, t.Any]) -> None:
 
 
 def _wrong_type(name: str, value: t.Any, types: tuple[type, ...]) -> str:
-    wanted = " or ".join(dict.fromkeys(_TYPE_NAMES[t_] for t_ in types))
+    # A float key takes ints too; "a number" says both.
+    wanted = " or ".join(_TYPE_NAMES[t_] for t_ in types if not (t_ is int and float in types))
     # Never echo a secret's value; other values help find the line that set them.
     shown = "a string" if name in _SECRETS and isinstance(value, str) else f"{value!r} ({type(value).__name__})"
     message = f"{name} in app.config is {shown}; it must be {wanted}."

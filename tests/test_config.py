@@ -109,3 +109,93 @@ def test_sliding_sessions_need_a_store_that_can_extend(tmp_path):
     )
     with pytest.raises(ConfigError, match="cannot extend sessions"):
         Realtime(app, SocketIO())
+
+
+# -- types of app.config values, and Flask's own keys read like every other ---------------
+
+
+def test_every_key_has_a_type_the_startup_check_knows():
+    from realtime.config import expected_types
+
+    assert all(expected_types(name, default) for name, default in DEFAULTS.items())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fix"),
+    [
+        ("REALTIME_SLIDING_SESSIONS", "false", "set REALTIME_SLIDING_SESSIONS = False"),
+        ("REALTIME_ANONYMOUS_SESSIONS", 1, "must be True or False"),
+        ("REALTIME_SESSION_LIFETIME", "3600", "e.g. REALTIME_SESSION_LIFETIME = 3600"),
+        ("REALTIME_RATE_LIMIT", True, "must be a whole number"),
+        ("REALTIME_RATE_LIMIT", 2.5, "must be a whole number"),
+        ("ARANGO_TIMEOUT", None, "must be a number"),
+        ("ARANGO_TIMEOUT", -1.0, "not negative"),
+        ("ARANGO_TIMEOUT", float("nan"), "finite"),
+        ("REALTIME_CHANNEL", ["a"], "must be a string"),
+        ("REALTIME_ALLOWED_ORIGINS", 5, "must be a string or a list or a tuple"),
+        ("SECRET_KEY_FALLBACKS", "old-one,old-two", "each character of a string as a signing key"),
+        ("SECRET_KEY_FALLBACKS", ["old", ""], "empty key would let anyone sign"),
+        ("SECRET_KEY_FALLBACKS", [42], "not a non-empty string"),
+        ("SECRET_KEY", 12345, "must be a string or bytes"),
+    ],
+)
+def test_values_of_the_wrong_type_are_startup_errors_naming_the_key_and_the_fix(make_app, name, value, fix):
+    with pytest.raises(ConfigError) as info:
+        make_app(**{name: value})
+    assert name in str(info.value) and fix in str(info.value)
+    assert "old-one" not in str(info.value)  # secrets are never echoed
+
+
+def test_values_of_the_right_type_pass(make_app):
+    app = make_app(
+        ARANGO_TIMEOUT=1,  # an int where a float is expected is a number all the same
+        ARANGO_VERIFY="/etc/ssl/ca.pem",
+        REALTIME_ALLOWED_ORIGINS=["https://a.example.com"],
+        SECRET_KEY=b"bytes-key-" + b"k" * 32,
+        SECRET_KEY_FALLBACKS=("old-" + "o" * 32,),
+        REALTIME_METRICS_TOKEN=None,
+    )
+    assert app.config["ARANGO_TIMEOUT"] == 1
+
+
+def _bare_app(tmp_path, **config):
+    """A drop-in app: Flask, SocketIO and Realtime, config only as given (no reference app factory)."""
+    from flask import Flask
+    from flask_socketio import SocketIO
+
+    from realtime import Realtime
+
+    app = Flask("dropin", instance_path=str(tmp_path))
+    app.config.update(REALTIME_ASYNC_MODE="threading", **config)
+    Realtime(app, SocketIO())
+    return app
+
+
+def test_secret_keys_come_from_the_environment_when_app_config_has_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-env-" + "e" * 32)
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", " old-one-" + "1" * 32 + " , old-two-" + "2" * 32 + ",")
+    app = _bare_app(tmp_path)
+    assert app.secret_key == "from-env-" + "e" * 32
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["old-one-" + "1" * 32, "old-two-" + "2" * 32]
+
+
+def test_a_secret_key_set_in_both_places_differently_warns_which_one_is_used(tmp_path, monkeypatch):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    config_logger = logging.getLogger("realtime.config")  # watched directly: "realtime" may not propagate
+    config_logger.addHandler(handler)
+    monkeypatch.setenv("SECRET_KEY", "from-env-" + "e" * 32)
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", "old-" + "o" * 32)
+    try:
+        same = _bare_app(tmp_path, SECRET_KEY="from-env-" + "e" * 32, SECRET_KEY_FALLBACKS=["old-" + "o" * 32])
+        assert records == []
+        app = _bare_app(tmp_path, SECRET_KEY="from-config-" + "c" * 32)
+    finally:
+        config_logger.removeHandler(handler)
+    assert same.secret_key == "from-env-" + "e" * 32
+    assert app.secret_key == "from-config-" + "c" * 32
+    assert app.config["SECRET_KEY_FALLBACKS"] == ["old-" + "o" * 32]  # unset in app.config: the environment's
+    messages = [r.getMessage() for r in records]
+    assert len(messages) == 1 and "SECRET_KEY is set both in app.config and in the environment" in messages[0]
+    assert "app.config's is used" in messages[0] and "from-" not in messages[0]

@@ -7,11 +7,14 @@ login, and a deploy that moves the old key to ``SECRET_KEY_FALLBACKS``
 
 from __future__ import annotations
 
+import typing as t
+
 import itsdangerous
 import pytest
+import requests
 
-from tests.support.hardening import cookie_reader, hang_up_http, login, running
-from tests.support.procs import Browser, Refused, connect, hang_up
+from tests.support.hardening import cookie_reader, cookie_signer, hang_up_http, login, running
+from tests.support.procs import AppProcess, Browser, Refused, connect, hang_up, procfile_command
 
 OLD_KEY = "old-secret-key-" + "o" * 40
 NEW_KEY = "new-secret-key-" + "n" * 40
@@ -99,3 +102,72 @@ def test_key_rotation_keeps_logins_sockets_and_open_forms(env):
         data = {"username": "bob", "password": "bob-pw", "csrf_token": stale_token}
         assert stale_form.request("POST", "/login", data=data).status_code == 400
         hang_up_http(alice, stale_form)
+
+
+# -- SECRET_KEY_FALLBACKS in the drop-in app (tests/dropin_app under gunicorn's eventlet worker) ------------
+
+#: The documented comma-separated form, as the environment carries it.
+OLD_KEYS = "old-key-one-" + "1" * 32 + ",old-key-two-" + "2" * 32
+
+
+def dropin_command() -> list[str]:
+    command = procfile_command("web")
+    return [*command[:-1], "tests.support.dropin_wsgi:app"]
+
+
+def dropin_login(url: str) -> Browser:
+    """ada logged in to the drop-in app (its own users and login form)."""
+    browser = Browser(url)
+    response = browser.request("POST", "/login", data={"name": "ada", "password": "ada-pw"})
+    assert response.status_code == 302, response.text
+    return browser
+
+
+def resigned(browser: Browser, key: str, real_key: str = NEW_KEY) -> dict[str, str]:
+    """The browser's cookie, same session, signed with ``key`` instead."""
+    payload = cookie_reader(real_key)(t.cast(str, browser.cookie))
+    return {"Cookie": f"session={cookie_signer(key)(payload)}"}
+
+
+def test_a_string_of_old_keys_in_app_config_stops_the_app_before_any_character_signs_a_cookie(env):
+    proc = AppProcess(
+        {**env, "SECRET_KEY": NEW_KEY, "SECRET_KEY_FALLBACKS": OLD_KEYS, "DROPIN_FALLBACKS_IN_APP_CONFIG": "1"},
+        command=dropin_command(),
+    )
+    try:
+        try:
+            proc.start()
+        except RuntimeError as exc:
+            assert "SECRET_KEY_FALLBACKS in app.config is a string" in str(exc)
+            assert "old-key-one" not in str(exc)  # the message never shows a key
+            return
+        # It started: then each character of the string is a signing key.
+        ada = dropin_login(proc.url)
+        forged = resigned(ada, "o")
+        home = requests.get(proc.url + "/", headers=forged, allow_redirects=False, timeout=5)
+        assert home.status_code == 302, f"a cookie signed with the key 'o' got in: {home.text!r}"
+        with pytest.raises(Refused):
+            hang_up(connect(proc.url, forged))
+        pytest.fail("the app started with a string of keys in SECRET_KEY_FALLBACKS")
+    finally:
+        proc.stop()
+
+
+def test_a_dropin_app_reads_old_keys_from_the_environment_and_no_character_of_them_signs(env):
+    with running({**env, "SECRET_KEY": NEW_KEY, "SECRET_KEY_FALLBACKS": OLD_KEYS}, command=dropin_command()) as proc:
+        ada = dropin_login(proc.url)
+        # Signed before the rotation, with the second old key: still logged in, socket and page.
+        old = resigned(ada, OLD_KEYS.split(",")[1])
+        client = connect(proc.url, old)
+        try:
+            assert client.call("whoami", timeout=5) == {"id": "17", "name": "ada"}
+        finally:
+            hang_up(client)
+        assert requests.get(proc.url + "/", headers=old, allow_redirects=False, timeout=5).text == "Hello, ada"
+        for key in ("o", "1", ",", OLD_KEYS):
+            forged = resigned(ada, key)
+            with pytest.raises(Refused) as info:
+                connect(proc.url, forged)
+            assert info.value.reason == "no_cookie"
+            assert requests.get(proc.url + "/", headers=forged, allow_redirects=False, timeout=5).status_code == 302
+        hang_up_http(ada)
