@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .connections import Identity
 from .emitter import Emitter
-from .errors import AuthError, ConfigError, RealtimeError, StoreError
+from .errors import AuthError, ConfigError, RealtimeError, StoreError, TooManyRooms
 from .extension import (
     Realtime,
     check_csrf,
@@ -30,6 +30,7 @@ __all__ = [
     "SessionRecord",
     "SessionStore",
     "StoreError",
+    "TooManyRooms",
     "check_csrf",
     "csrf_token",
     "current_identity",

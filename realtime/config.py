@@ -88,6 +88,14 @@ DEFAULTS: dict[str, t.Any] = {
     # instead of python-socketio room entries (about 1 KiB less per socket
     # with a session and user of its own; cheaper connects and disconnects).
     "REALTIME_REGISTRY_ROOMS": True,
+    # Rooms one socket may be in (its own and the user:/session: rooms do not
+    # count); a join beyond is refused (TooManyRooms). Each room costs memory
+    # while the socket stays, and its disconnect walks them all. 0: no cap.
+    "REALTIME_MAX_ROOMS_PER_SOCKET": 100,
+    # HTML responses get X-Frame-Options: DENY and Content-Security-Policy:
+    # frame-ancestors 'none' (unless the app sets its own), so no other site
+    # can frame the app's pages (clickjacking).
+    "REALTIME_DENY_FRAMING": True,
     # Once the worker has loaded the app (gunicorn.conf.py), take the objects
     # alive at that moment out of the garbage collector's walks (gc.freeze):
     # less CPU per event and per fan-out delivery.

@@ -34,3 +34,24 @@ class AuthError(RealtimeError):
         super().__init__(message)
         self.message = message
         self.reason = reason
+
+
+class TooManyRooms(RealtimeError):
+    """A socket asked to join a room beyond ``REALTIME_MAX_ROOMS_PER_SOCKET``.
+
+    Identity handlers (``@realtime.on``) answer it with :meth:`ack`; a
+    ``@socketio.on`` handler that calls ``join_room`` gets it raised.
+
+    :param limit: the number of rooms a socket may be in.
+    """
+
+    #: The ``error`` code of the ack.
+    code = "too_many_rooms"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.message = f"A connection can be in at most {limit} rooms. Leave one before joining another."
+        super().__init__(self.message)
+
+    def ack(self) -> dict[str, object]:
+        return {"ok": False, "error": self.code, "message": self.message}

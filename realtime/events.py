@@ -17,7 +17,8 @@ What differs from ``@socketio.on``: ``flask.request``, ``flask.session``
 and Flask-SocketIO's context-bound helpers (``emit``, ``join_room``, ...)
 are not available; use the :class:`Socket` methods instead. An exception
 in a handler is logged with its traceback and answered with an empty ack;
-the socket stays connected.
+the socket stays connected. A join beyond ``REALTIME_MAX_ROOMS_PER_SOCKET``
+is answered with the ack of :class:`~realtime.errors.TooManyRooms`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import typing as t
 from collections.abc import Callable
 
 from flask import Flask
+
+from .errors import TooManyRooms
 
 if t.TYPE_CHECKING:
     from .connections import Connections, Identity
@@ -93,6 +96,10 @@ def dispatcher(
         with app.app_context():
             try:
                 return handler(Socket(server, sid, namespace, identity), *args)
+            except TooManyRooms as exc:
+                # Asked for by the client: a clear ack, and no log line per attempt.
+                logger.debug("Socket event %r refused: %s (uid %s)", event, exc.code, identity.uid)
+                return exc.ack()
             except Exception:
                 logger.exception("Socket event %r failed (uid %s); answered with an empty ack", event, identity.uid)
                 return None

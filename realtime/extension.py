@@ -35,6 +35,7 @@ from . import (
     body_deadline,
     csrf,
     events,
+    framing,
     health,
     logsafe,
     origins,
@@ -140,6 +141,8 @@ class Realtime:
         state.registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"]) and rooms.attach(
             socketio.server.manager, state.connections
         )
+        if not rooms.limit_rooms(socketio.server.manager, int(config["REALTIME_MAX_ROOMS_PER_SOCKET"])):
+            logger.info("The SocketIO server has a client manager of its own: rooms per socket are not capped.")
         self._guard(state, "/")
         self._apps.append(app)
         for event, namespace, handler in self._event_handlers:
@@ -159,6 +162,7 @@ class Realtime:
         body_deadline.init_app(app, state)
 
         anonymous.init_app(app, state)
+        framing.init_app(app)
         _init_operations(app, state)
         from .live import LiveSessions
 
@@ -184,13 +188,11 @@ class Realtime:
         }
         from .live.bus import client_manager
 
-        registry_rooms = bool(config["REALTIME_REGISTRY_ROOMS"])
-        # Built by realtime.live (not message_queue=) for the channel and TLS options.
-        manager = client_manager(config, manager_class=rooms.RegistryRoomsRedisManager if registry_rooms else None)
-        if manager is None and registry_rooms:
-            manager = rooms.RegistryRoomsManager()
-        if manager is not None:
-            options["client_manager"] = manager
+        # Built by realtime.live (not message_queue=) for the channel and TLS
+        # options; realtime's managers answer identity rooms from the registry
+        # (only when REALTIME_REGISTRY_ROOMS attaches it) and cap rooms per socket.
+        manager = client_manager(config, manager_class=rooms.RegistryRoomsRedisManager)
+        options["client_manager"] = manager or rooms.RegistryRoomsManager()
         return options
 
     def _guard(self, state: RealtimeState, namespace: str) -> None:

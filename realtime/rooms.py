@@ -19,6 +19,12 @@ leave its own ``user:``/``session:`` room (``leave_room`` and ``close_room``
 do not change who its identity is). A socket that explicitly joins such a
 room with ``join_room`` is in it as before. ``REALTIME_REGISTRY_ROOMS=false``
 goes back to python-socketio rooms.
+
+:class:`RoomLimit`, mixed into the same managers, caps the rooms one socket
+may be in (``REALTIME_MAX_ROOMS_PER_SOCKET``): every room costs memory for
+as long as the socket stays, and python-socketio's disconnect walks them
+all, so a handler that lets clients name rooms (``join_room(data["room"])``)
+must not let one client join thousands.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from collections.abc import Iterator
 import socketio
 
 from .connections import Connections, SocketRef
+from .errors import TooManyRooms
 
 USER_PREFIX = "user:"
 SESSION_PREFIX = "session:"
@@ -101,12 +108,67 @@ class RegistryRooms:
         return rooms
 
 
-class RegistryRoomsManager(RegistryRooms, socketio.Manager):
-    """python-socketio's in-process client manager, with identity rooms from the registry."""
+class RoomLimit:
+    """Client manager mixin: a socket may be in at most :attr:`max_rooms_per_socket` rooms.
+
+    Its own sid room and the identity rooms do not count (the server puts
+    every socket in them). Rooms are counted per socket as they are entered
+    and left, so the check costs no scan of the server's rooms, and a socket
+    that never joins a room costs nothing.
+    """
+
+    #: 0: no limit (set by ``Realtime.init_app`` from REALTIME_MAX_ROOMS_PER_SOCKET).
+    max_rooms_per_socket: int = 0
+    rooms: dict[str, dict[t.Any, t.Any]]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (sid, namespace) -> rooms counted; only sockets in at least one.
+        self._room_counts: dict[tuple[str, str], int] = {}
+
+    def _counted(self, sid: str, namespace: str, room: t.Any) -> bool:
+        """Whether ``room`` counts for ``sid`` and the socket is in it now."""
+        if room is None or room == sid or is_identity_room(room):
+            return False
+        members = self.rooms.get(namespace, {}).get(room)
+        return members is not None and sid in members
+
+    def basic_enter_room(self, sid: str, namespace: str, room: t.Any, eio_sid: str | None = None) -> None:
+        limit = self.max_rooms_per_socket
+        if not limit or room is None or room == sid or is_identity_room(room) or self._counted(sid, namespace, room):
+            return super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc, no-any-return]
+        count = self._room_counts.get((sid, namespace), 0)
+        if count >= limit:
+            raise TooManyRooms(limit)
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)  # type: ignore[misc]
+        self._room_counts[(sid, namespace)] = count + 1
+
+    def basic_leave_room(self, sid: str, namespace: str, room: t.Any) -> None:
+        counts = self._room_counts
+        if counts and self._counted(sid, namespace, room):
+            key = (sid, namespace)
+            left = counts.get(key, 0) - 1
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
+        super().basic_leave_room(sid, namespace, room)  # type: ignore[misc]
 
 
-class RegistryRoomsRedisManager(RegistryRooms, socketio.RedisManager):
-    """python-socketio's Redis client manager, with identity rooms from the registry."""
+class RegistryRoomsManager(RoomLimit, RegistryRooms, socketio.Manager):
+    """python-socketio's in-process client manager, with identity rooms from the registry and a room limit."""
+
+
+class RegistryRoomsRedisManager(RoomLimit, RegistryRooms, socketio.RedisManager):
+    """python-socketio's Redis client manager, with identity rooms from the registry and a room limit."""
+
+
+def limit_rooms(manager: object, max_rooms: int) -> bool:
+    """Cap the rooms per socket of ``manager`` (0: no cap); return whether it can (one the app built cannot)."""
+    if not isinstance(manager, RoomLimit):
+        return False
+    manager.max_rooms_per_socket = max_rooms
+    return True
 
 
 def attach(manager: object, connections: Connections) -> bool:

@@ -29,6 +29,12 @@ Ack = dict[str, t.Any]
 #: up to N deliveries each, every one carrying the whole online list.
 PRESENCE_COALESCE_SECONDS = 0.2
 
+#: Conversations one socket may be in at once. The page is in one at a time;
+#: without a cap, one client naming made-up conversations would hold memory
+#: for each and make its own disconnect (a leave and an update per
+#: conversation) stall everyone.
+MAX_JOINED = 20
+
 
 def online_in(socketio: SocketIO, conversation: str, namespace: str = "/") -> list[str]:
     """Sorted uids with a socket in the conversation's room on this instance."""
@@ -84,12 +90,19 @@ def register(socketio: SocketIO, realtime: Realtime) -> None:
 
     @realtime.on("join")
     def on_join(socket: Socket, payload: object = None) -> Ack:
+        ref = (socket.sid, socket.namespace)
         try:
             conversation = conversation_from(payload)
+            current = joined.get(ref, ())
+            if conversation not in current and len(current) >= MAX_JOINED:
+                raise ProtocolError(
+                    "too_many_conversations",
+                    f"A connection can be in at most {MAX_JOINED} conversations. Leave one before joining another.",
+                )
         except ProtocolError as exc:
             return exc.ack()
         socket.join(room_of(conversation))
-        joined.setdefault((socket.sid, socket.namespace), set()).add(conversation)
+        joined.setdefault(ref, set()).add(conversation)
         announce_soon(conversation)
         return {"ok": True, "conversation": conversation, "online": online_in(socketio, conversation)}
 

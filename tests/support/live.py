@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 import socketio
 from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_socketio import join_room, rooms
 
 from realtime import current_session, emit_to_session, emit_to_user, revoke_session, revoke_user
 from realtime.extension import get_state
@@ -252,6 +253,21 @@ def add_test_routes(app: Flask) -> None:
     socketio = get_state(app).socketio
 
     stamp_server_environ(app)
+
+    @socketio.on("_test_join")
+    def join_any(room: str) -> int:
+        """An app handler that lets the client name any room (as many apps' handlers do)."""
+        join_room(room)
+        return len(rooms())
+
+    @socketio.on("_test_rooms")
+    def rooms_of_this_socket(_data: t.Any = None) -> list[str]:
+        return rooms()
+
+    @get_state(app).extension.on("_test_join_identity")
+    def join_any_as_identity_handler(socket: t.Any, room: str) -> dict[str, t.Any]:
+        socket.join(room)
+        return {"ok": True}
 
     @socketio.on("_test_environ")
     def environ_facts(_data: t.Any = None) -> dict[str, t.Any]:
