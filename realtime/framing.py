@@ -5,9 +5,9 @@ that site's decoys, so a logged-in user clicks the app's buttons without
 knowing (clickjacking). Browsers refuse to frame a response that carries
 ``Content-Security-Policy: frame-ancestors 'none'`` (CSP level 2) or, for
 older ones, ``X-Frame-Options: DENY``. ``REALTIME_DENY_FRAMING`` (default
-on) adds both to every HTML response of the app, unless a view set its own:
-an app that frames its own pages sets ``frame-ancestors 'self'`` itself, or
-turns this off.
+on) adds both to every HTML response of the app that does not decide for
+itself (one carrying either header's framing rule is left alone): an app
+that frames its own pages sets ``frame-ancestors 'self'``, or turns this off.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ FRAME_ANCESTORS = "frame-ancestors 'none'"
 
 
 def deny_framing(response: Response) -> Response:
-    """Add the anti-framing headers to an HTML ``response`` that has none of its own."""
-    if response.mimetype != "text/html":
+    """Add the anti-framing headers to an HTML ``response`` that made no framing decision of its own."""
+    if response.mimetype != "text/html" or "X-Frame-Options" in response.headers:
         return response
-    response.headers.setdefault("X-Frame-Options", FRAME_OPTIONS)
     policies = response.headers.getlist("Content-Security-Policy")
-    if not any("frame-ancestors" in policy for policy in policies):
-        # A policy of its own, next to any the app sets: browsers enforce each.
-        response.headers.add("Content-Security-Policy", FRAME_ANCESTORS)
+    if any("frame-ancestors" in policy for policy in policies):
+        return response
+    response.headers["X-Frame-Options"] = FRAME_OPTIONS
+    # A policy of its own, next to any the app sets: browsers enforce each.
+    response.headers.add("Content-Security-Policy", FRAME_ANCESTORS)
     return response
 
 

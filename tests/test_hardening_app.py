@@ -90,3 +90,25 @@ def test_non_html_answers_are_left_alone(app):
     response = requests.get(app.url + "/healthz", timeout=5)
     assert "X-Frame-Options" not in response.headers and "Content-Security-Policy" not in response.headers
     assert Browser(app.url).request("GET", "/login").status_code == 200
+
+
+def test_a_pages_own_framing_policy_is_kept_and_the_default_can_be_turned_off(make_app):
+    app = make_app()
+
+    @app.get("/embeddable")
+    def embeddable():
+        return "<p>framed by us</p>", {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'self'"}
+
+    @app.get("/old-style")
+    def old_style():
+        return "<p>old</p>", {"X-Frame-Options": "SAMEORIGIN"}
+
+    client = app.test_client()
+    own = client.get("/embeddable")
+    assert own.headers.getlist("Content-Security-Policy") == ["default-src 'self'; frame-ancestors 'self'"]
+    assert "X-Frame-Options" not in own.headers
+    old = client.get("/old-style")
+    assert old.headers["X-Frame-Options"] == "SAMEORIGIN" and "Content-Security-Policy" not in old.headers
+
+    off = make_app(REALTIME_DENY_FRAMING=False).test_client().get("/login")
+    assert "X-Frame-Options" not in off.headers and "Content-Security-Policy" not in off.headers

@@ -220,3 +220,63 @@ def test_an_app_with_its_own_client_manager_keeps_socketio_rooms(tmp_path, serve
         hang_up(client)
     finally:
         state.live.stop()
+
+
+# -- the cap on rooms per socket (RoomLimit) ----------------------------------------------
+
+
+class _Server:
+    """What python-socketio's manager asks of its server when a socket connects."""
+
+    def __init__(self) -> None:
+        self.eio = type("EIO", (), {"generate_id": staticmethod(lambda: f"sid-{time.monotonic_ns()}")})()
+
+
+@pytest.fixture
+def capped():
+    from realtime.rooms import RegistryRoomsManager, limit_rooms
+
+    manager = RegistryRoomsManager()
+    manager.server = _Server()
+    assert limit_rooms(manager, 3)
+    return manager
+
+
+def test_a_socket_may_be_in_at_most_the_limit_of_rooms(capped):
+    from realtime.errors import TooManyRooms
+
+    sid = capped.connect("eio-1", "/")
+    other = capped.connect("eio-2", "/")
+    for room in ("a", "b", "c", "c"):  # a room it is in already does not count twice
+        capped.enter_room(sid, "/", room)
+    capped.enter_room(sid, "/", user_room("alice"))  # identity rooms never count
+    with pytest.raises(TooManyRooms) as info:
+        capped.enter_room(sid, "/", "d")
+    assert info.value.ack() == {"ok": False, "error": "too_many_rooms", "message": info.value.message}
+    assert "d" not in capped.get_rooms(sid, "/")
+    capped.enter_room(other, "/", "d")  # per socket
+
+    capped.leave_room(sid, "/", "a")
+    capped.leave_room(sid, "/", "a")  # leaving twice frees one place, not two
+    capped.enter_room(sid, "/", "d")
+    with pytest.raises(TooManyRooms):
+        capped.enter_room(sid, "/", "e")
+
+    capped.close_room("d", "/")
+    capped.enter_room(sid, "/", "e")
+    capped.disconnect(sid, "/")
+    capped.disconnect(other, "/")
+    assert capped._room_counts == {}  # nothing kept for sockets that left
+
+
+def test_no_cap_with_zero_and_none_for_a_manager_the_app_built():
+    from realtime.rooms import RegistryRoomsManager, limit_rooms
+
+    manager = RegistryRoomsManager()
+    manager.server = _Server()
+    assert limit_rooms(manager, 0)
+    sid = manager.connect("eio-1", "/")
+    for i in range(500):
+        manager.enter_room(sid, "/", f"room-{i}")
+    assert len(manager.get_rooms(sid, "/")) == 501 and manager._room_counts == {}
+    assert limit_rooms(socketio_lib.Manager(), 3) is False
