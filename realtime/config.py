@@ -204,12 +204,13 @@ def coerce(name: str, raw: str, default: t.Any) -> t.Any:
         return raw
     if isinstance(default, list):
         return [item.strip() for item in raw.split(",") if item.strip()]
-    if isinstance(default, bool):
+    types = expected_types(name, default)
+    if bool in types:
         return parse_bool(name, raw)
-    if isinstance(default, int):
-        return parse_number(name, raw, int)
-    if isinstance(default, float):
+    if float in types:
         return parse_number(name, raw, float)
+    if int in types:
+        return parse_number(name, raw, int)
     return raw
 
 
@@ -253,6 +254,9 @@ def _as_keys(value: t.Any) -> t.Any:
 #: default is ``None``.
 _TYPES: dict[str, tuple[type, ...]] = {
     "SECRET_KEY": (str, bytes),
+    # Durations in seconds: whole by default, fractions allowed.
+    "REALTIME_SESSION_LIFETIME": (int, float),
+    "REALTIME_ANONYMOUS_LIFETIME": (int, float),
     "ARANGO_VERIFY": (bool, str),
     "REALTIME_ALLOWED_ORIGINS": (str, list, tuple),
 }
