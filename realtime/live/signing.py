@@ -64,7 +64,9 @@ class ControlSigner:
         max_age: float = MAX_AGE,
     ) -> None:
         if isinstance(fallbacks, (str, bytes)):
-            raise ConfigError("SECRET_KEY_FALLBACKS must be a list of keys, not one string (each character would be a key).")
+            raise ConfigError(
+                "SECRET_KEY_FALLBACKS must be a list of keys, not one string (each character would be a key)."
+            )
         # itsdangerous signs with the last key and accepts every one of them.
         keys = [*reversed(list(fallbacks)), secret_key]
         self._signer = Signer(keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
