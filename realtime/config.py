@@ -314,7 +314,11 @@ def _wrong_type(name: str, value: t.Any, types: tuple[type, ...]) -> str:
     # A float key takes ints too; "a number" says both.
     wanted = " or ".join(_TYPE_NAMES[t_] for t_ in types if not (t_ is int and float in types))
     # Never echo a secret's value; other values help find the line that set them.
-    shown = "a string" if name in _SECRETS and isinstance(value, str) else f"{value!r} ({type(value).__name__})"
+    kind = type(value).__name__
+    if name in _SECRETS:
+        shown = {"str": "a string", "bytes": "bytes"}.get(kind, f"of type {kind}")
+    else:
+        shown = f"{value!r} ({kind})"
     message = f"{name} in app.config is {shown}; it must be {wanted}."
     if name == "SECRET_KEY_FALLBACKS" and isinstance(value, (str, bytes)):
         message += (
