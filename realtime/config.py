@@ -306,7 +306,7 @@ def validate(config: Mapping[str, t.Any]) -> None:
             raise ConfigError(_wrong_type(name, value, types))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{name}={value!r} in app.config must be a finite number, not negative.")
+                raise ConfigError(f"{name}={value!r} in app.config cannot work: set a finite number, not negative.")
     _validate_fallbacks(config.get("SECRET_KEY_FALLBACKS") or [])
 
 
