@@ -134,6 +134,17 @@ DEFAULTS: dict[str, t.Any] = {
     # Proxies in front that append the client address to X-Forwarded-For
     # (Heroku: 1). 0 trusts no such header: the peer address is the client.
     "REALTIME_TRUSTED_PROXIES": 0,
+    # Seconds an Engine.IO session may stay without an accepted Socket.IO
+    # connect on any namespace before it is closed (node: connectTimeout). A
+    # refused session is closed as soon as its refusal has reached it.
+    "REALTIME_CONNECT_TIMEOUT": 10.0,
+    # Such sessions one client address (as REALTIME_TRUSTED_PROXIES decides
+    # it) may hold at once; more handshakes get 429. 0 turns the cap off.
+    "REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS": 50,
+    # Request headers (comma-separated names) a socket keeps from its
+    # handshake for handlers, besides Cookie, Host, Origin, User-Agent,
+    # Accept-Language, Authorization and the forwarding headers.
+    "REALTIME_HANDSHAKE_HEADERS": "",
     # /healthz and /readyz. /readyz answers from the last probe, run every
     # REALTIME_HEALTH_INTERVAL s; a probe running longer than
     # REALTIME_HEALTH_TIMEOUT s counts as failing.

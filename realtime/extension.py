@@ -44,6 +44,7 @@ from . import (
     rooms,
     signals,
     transport,
+    unauthenticated,
 )
 from .config import is_development, message_queue_url, settle, validate
 from .connections import Connections, Identity, SocketRef
@@ -156,6 +157,9 @@ class Realtime:
         transport.init_app(app, state)
         logsafe.install()
         app.wsgi_app = perf.direct_call(GuardCheck(app.wsgi_app, state))  # type: ignore[method-assign]
+        # Every CONNECT packet asks the guard too: a websocket opened before a
+        # namespace existed makes no HTTP request that GuardCheck could see.
+        unauthenticated.init_app(app, state, functools.partial(connect_refusal, state))
         # Performance options (README "Performance"), each switchable by config.
         perf.install(app, socketio, config)
         # Outermost: every read of a request body, by any layer, has a deadline.
@@ -501,25 +505,52 @@ class GuardCheck:
         return self.wsgi_app(environ, start_response)
 
     def check(self) -> None:
-        server = self.state.socketio.server
-        extension = self.state.extension
-        if server.namespace_handlers:
-            raise ConfigError(
-                "Class-based Socket.IO namespaces are not guarded by realtime. Register handlers with"
-                " @socketio.on(event, namespace=...) instead."
-            )
-        if server.namespaces == "*":
-            raise ConfigError("SocketIO(namespaces='*') accepts namespaces nobody guards. List the namespaces instead.")
-        for namespace, handlers in list(server.handlers.items()):
-            if namespace not in self.state.guarded:
-                if "connect" in handlers or "disconnect" in handlers:
-                    raise ConfigError(_replaced_message(namespace))
-                extension._guard(self.state, namespace)
-            elif (
-                getattr(handlers.get("connect"), "__wrapped__", None) != extension._on_connect
-                or getattr(handlers.get("disconnect"), "__wrapped__", None) != extension._on_disconnect
-            ):
+        ensure_guard(self.state)
+
+
+def ensure_guard(state: RealtimeState) -> None:
+    """Put the guard on every namespace a client can join, or raise ConfigError when it cannot be there.
+
+    A namespace can be joined when it has handlers or is listed in
+    ``SocketIO(namespaces=[...])``; a listed one without handlers (a push-only
+    namespace) would accept everyone.
+    """
+    server = state.socketio.server
+    extension = state.extension
+    if server.namespace_handlers:
+        raise ConfigError(
+            "Class-based Socket.IO namespaces are not guarded by realtime. Register handlers with"
+            " @socketio.on(event, namespace=...) instead."
+        )
+    if server.namespaces == "*":
+        raise ConfigError("SocketIO(namespaces='*') accepts namespaces nobody guards. List the namespaces instead.")
+    for namespace in server.namespaces:
+        if namespace not in server.handlers:
+            extension._guard(state, namespace)
+    for namespace, handlers in list(server.handlers.items()):
+        if namespace not in state.guarded:
+            if "connect" in handlers or "disconnect" in handlers:
                 raise ConfigError(_replaced_message(namespace))
+            extension._guard(state, namespace)
+        elif (
+            getattr(handlers.get("connect"), "__wrapped__", None) != extension._on_connect
+            or getattr(handlers.get("disconnect"), "__wrapped__", None) != extension._on_disconnect
+        ):
+            raise ConfigError(_replaced_message(namespace))
+
+
+#: The refusal a CONNECT gets while the guard cannot be in place (the log says why).
+GUARD_MISSING = {"message": "Server error", "data": {"reason": "error"}}
+
+
+def connect_refusal(state: RealtimeState, namespace: str) -> dict[str, t.Any] | None:
+    """``None`` when the guard is in place for a CONNECT to ``namespace``, else the refusal to send."""
+    try:
+        ensure_guard(state)
+    except ConfigError as exc:
+        logger.critical("%s", exc)
+        return GUARD_MISSING
+    return None
 
 
 def _replaced_message(namespace: str) -> str:
