@@ -482,11 +482,15 @@ def _handshake_session() -> t.Mapping[str, t.Any]:
 class GuardCheck:
     """WSGI middleware that keeps the guard in place on every namespace.
 
-    python-socketio accepts a connection to any namespace that has handlers,
-    and a namespace without a connect handler accepts everyone. So before an
-    Engine.IO request is served, every namespace with handlers must have our
-    connect handler; a namespace added later gets it, and a replaced one
-    makes the request fail (closed) with a log line that says how to fix it.
+    python-socketio accepts a connection to any namespace that has handlers
+    or is listed in ``SocketIO(namespaces=...)``, and a namespace without a
+    connect handler accepts everyone. So before an Engine.IO request is
+    served, every such namespace must have our connect handler
+    (:func:`ensure_guard`); a namespace added later gets it, and a replaced
+    one makes the request fail (closed) with a log line that says how to fix
+    it. A websocket makes no more requests once open, so every CONNECT packet
+    is checked the same way too (:func:`connect_refusal`, called by
+    :mod:`realtime.unauthenticated`).
     """
 
     def __init__(self, wsgi_app: t.Any, state: RealtimeState) -> None:
