@@ -9,8 +9,9 @@ cookie, each holding every header of its handshake. So, per server:
 - a session without an accepted CONNECT on any namespace within
   ``REALTIME_CONNECT_TIMEOUT`` seconds is closed;
 - a session whose CONNECT was refused, and that has no accepted namespace,
-  is closed as soon as the refusal (the ``CONNECT_ERROR`` with its reason)
-  has left its queue: at once on a websocket, at the next poll on polling;
+  is closed once the refusal (the ``CONNECT_ERROR`` with its reason) has
+  left its queue (at once on a websocket, at the next poll on polling) and
+  the client has had :data:`REFUSAL_GRACE` to close it itself, as clients do;
 - the handshake environ keeps only the headers the app reads
   (:data:`KEPT_HEADERS` and ``REALTIME_HANDSHAKE_HEADERS``);
 - a client address holds at most ``REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS``
@@ -86,6 +87,12 @@ TOO_MANY = "too_many_unauthenticated"
 #: How often a refused session's queue is looked at until its refusal has left.
 _DELIVERY_CHECK = 0.05
 
+#: Seconds a refused session is left to its client, which closes it itself at once
+#: (the JS and Python clients do), before the server does: python-engineio's
+#: client can hang for 30 s, or leave an upgrade's socket open, when both close
+#: at the same moment.
+REFUSAL_GRACE = 1.0
+
 #: A Socket.IO packet's encoding starts with its type; CONNECT is 0.
 _CONNECT_PREFIX = str(sio_packet.CONNECT)
 
@@ -142,8 +149,9 @@ class UnauthenticatedSessions:
         self._sessions: dict[str, _Session] = {}
         #: Sessions waiting for their deadline, oldest (earliest deadline) first.
         self._deadlines: OrderedDict[str, float] = OrderedDict()
-        #: Sessions to close: eio sid -> the latest moment to close, delivered or not.
-        self._closing: dict[str, float] = {}
+        #: Sessions to close: eio sid -> (the earliest moment to close once the
+        #: refusal has left the queue, the latest moment to close regardless).
+        self._closing: dict[str, tuple[float, float]] = {}
         self._per_address: Counter[str] = Counter()
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -238,8 +246,9 @@ class UnauthenticatedSessions:
         if sid is not None and manager.is_connected(sid, namespace):
             self._forget(eio_sid)
         elif session.connecting == 0:
+            now = self.clock()
             with self._lock:
-                self._closing[eio_sid] = self.clock() + self.timeout
+                self._closing[eio_sid] = (now + REFUSAL_GRACE, now + max(self.timeout, REFUSAL_GRACE))
             self._wake.set()
 
     def _forget(self, eio_sid: str) -> None:
@@ -286,13 +295,13 @@ class UnauthenticatedSessions:
                     wait = deadline - now
                     break
                 del self._deadlines[eio_sid]
-                self._closing.setdefault(eio_sid, now)
+                self._closing.setdefault(eio_sid, (now, now))
             closing = list(self._closing.items())
-        for eio_sid, latest in closing:
+        for eio_sid, (earliest, latest) in closing:
             session = self._sessions.get(eio_sid)
             if session is None or session.connecting:
                 continue  # gone, or a CONNECT is being decided: _settle decides again after it
-            if now >= latest or self._delivered(eio_sid):
+            if now >= latest or (now >= earliest and self._delivered(eio_sid)):
                 due.append(eio_sid)
         for eio_sid in due:
             self._close(eio_sid)
@@ -310,7 +319,10 @@ class UnauthenticatedSessions:
         socket = eio.sockets.get(eio_sid)
         logger.debug("Closing an Engine.IO session without an accepted Socket.IO connect")
         if socket is not None and not socket.closed:
-            socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+            # abort: the transport just ends, without a CLOSE packet (a polling
+            # client's next request gets 400); a python-engineio client closing
+            # at the same moment can wait 30 s for its writer after a CLOSE.
+            socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
         self._forget(eio_sid)
 
 
