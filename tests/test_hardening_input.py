@@ -9,8 +9,11 @@ no cookie or session id used here ever appears in the server log.
 
 In-process cases of the same kind are in ``tests/test_guard.py``; these add
 the real server's parsing (gunicorn, eventlet's websocket, Engine.IO) and the
-properties. The refused-connect limit is off here (``REALTIME_RATE_LIMIT=0``):
-every input must reach the session check; the limit has its own tests.
+properties. The refused-connect limit and the cap on sessions waiting to
+authenticate are off here (``REALTIME_RATE_LIMIT=0``,
+``REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS=0``; the raw clients leave refused
+sessions for the server to close): every input must reach the session check;
+both limits have their own tests.
 """
 
 from __future__ import annotations
@@ -64,7 +67,9 @@ ANONYMOUS = ("Session is not authenticated", "anonymous")
 @pytest.fixture(scope="module")
 def env(request) -> dict[str, str]:
     # No periodic re-reads of live sessions either: tests here count database requests.
-    return request.getfixturevalue("e2e_env")(REALTIME_RATE_LIMIT="0", REALTIME_REVALIDATE_INTERVAL="0")
+    return request.getfixturevalue("e2e_env")(
+        REALTIME_RATE_LIMIT="0", REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS="0", REALTIME_REVALIDATE_INTERVAL="0"
+    )
 
 
 @pytest.fixture(scope="module")
