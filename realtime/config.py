@@ -270,6 +270,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "REALTIME_ANONYMOUS_LIFETIME": (int, float),
     "ARANGO_VERIFY": (bool, str),
     "REALTIME_ALLOWED_ORIGINS": (str, list, tuple),
+    "REALTIME_HANDSHAKE_HEADERS": (str, list, tuple),
 }
 
 _TYPE_NAMES = {
