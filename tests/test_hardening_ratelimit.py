@@ -148,6 +148,10 @@ def env(request) -> dict[str, str]:
         REALTIME_RATE_LIMIT_WINDOW=str(WINDOW),
         REALTIME_TRUSTED_PROXIES="1",
         REALTIME_REVALIDATE_INTERVAL="0",  # a test counts database requests
+        # Tests here hold hundreds of sessions of one address before CONNECT;
+        # the cap and the timeout have their own tests (test_hardening_unauthenticated.py).
+        REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS="0",
+        REALTIME_CONNECT_TIMEOUT="60",
     )
 
 
