@@ -17,7 +17,7 @@ from arango.http import DefaultHTTPClient
 from realtime.errors import ConfigError, StoreError
 from realtime.sessions import SessionRecord, new_session_id
 from realtime.stores.arango import ArangoSessionStore, connect
-from realtime.stores.http import PooledHTTPClient, encode_body, request_bytes, request_target
+from realtime.stores.arango.client import PooledHTTPClient, encode_body, request_bytes, request_target
 from tests.support.tls import TLSFront, make_test_ca
 
 

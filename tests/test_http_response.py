@@ -1,4 +1,4 @@
-"""``realtime.stores.response``: HTTP/1.1 responses read from real sockets.
+"""``realtime.stores.arango.response``: HTTP/1.1 responses read from real sockets.
 
 Each answer is written by hand into one end of a socket pair and read from
 the other, once whole and once a byte per ``recv`` (so every boundary falls
@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from realtime.stores.http import ArangoTransportError, ConnectionClosed, PooledSession, exchange
-from realtime.stores.response import MAX_HEAD_BYTES, read_response
+from realtime.stores.arango.client import ArangoTransportError, ConnectionClosed, PooledSession, exchange
+from realtime.stores.arango.response import MAX_HEAD_BYTES, read_response
 
 
 def _read(raw: bytes, method: str = "GET", *, bytewise: bool = False, close: bool = True):

@@ -1,6 +1,6 @@
 """The AQL this server understands: exactly the app's fixed query strings.
 
-There is no AQL parser. ``realtime/stores/aql.py`` owns the only queries the
+There is no AQL parser. ``realtime/stores/arango/aql.py`` owns the only queries the
 session store sends; each is matched character for character and evaluated by
 a Python function with AQL's semantics (type-aware ``==``/``<=``/``SORT``,
 ``RETURN s`` gives the whole document, ``REMOVE ... RETURN OLD._key``).
@@ -8,7 +8,7 @@ Any other query string gets 400/1501, so a new or edited query fails loudly
 until it is implemented here too.
 
 The module is loaded from its file rather than imported as
-``realtime.stores.aql`` so that starting the server never runs
+``realtime.stores.arango.aql`` so that starting the server never runs
 ``realtime/__init__.py`` (which pulls in Flask and Socket.IO) and stays fast.
 """
 
@@ -27,7 +27,7 @@ if t.TYPE_CHECKING:
     from .storage import Collection, Database
 
 #: Where the app keeps its queries, relative to the repository root.
-QUERIES_FILE = pathlib.Path(__file__).resolve().parents[2] / "realtime" / "stores" / "aql.py"
+QUERIES_FILE = pathlib.Path(__file__).resolve().parents[2] / "realtime" / "stores" / "arango" / "aql.py"
 
 
 @dataclasses.dataclass
@@ -104,7 +104,7 @@ def _purge_expired(collection: Collection, bind: dict[str, t.Any]) -> QueryResul
     return QueryResult(keys, writes_executed=len(keys), scanned=len(documents))
 
 
-#: Constant name in realtime/stores/aql.py -> implementation.
+#: Constant name in realtime/stores/arango/aql.py -> implementation.
 _IMPLEMENTATIONS = {
     "SESSIONS_OF_USER": FixedQuery("SESSIONS_OF_USER", frozenset({"@collection", "uid"}), _sessions_of_user),
     "LIST_SESSIONS": FixedQuery("LIST_SESSIONS", frozenset({"@collection", "limit"}), _list_sessions),
@@ -157,7 +157,7 @@ class QueryEngine:
             raise ArangoError(
                 1501,
                 "AQL: query not supported by the ArangoDB test server, which accepts"
-                " only the fixed query strings of realtime/stores/aql.py (while parsing)",
+                " only the fixed query strings of realtime/stores/arango/aql.py (while parsing)",
             )
         bind = bind_vars if bind_vars is not None else {}
         if not isinstance(bind, dict):

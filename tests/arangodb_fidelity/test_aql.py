@@ -7,7 +7,7 @@ import time
 import pytest
 from arango.exceptions import AQLQueryExecuteError, CursorCloseError, DocumentDeleteError
 
-from realtime.stores import aql
+from realtime.stores.arango import aql
 from tests.arangodb.aql import QueryEngine
 from tests.arangodb.ttl import ttl_timestamp
 

@@ -131,7 +131,7 @@ def test_stats_count_requests_by_method_and_kind(arango_server, arango_database,
     col.update({"_key": "a", "x": 1})  # document_write PATCH
     col.add_index({"type": "persistent", "fields": ["uid"]})  # index POST
     col.indexes()  # index GET
-    from realtime.stores import aql
+    from realtime.stores.arango import aql
 
     list(arango_database.aql.execute(aql.SESSIONS_OF_USER, bind_vars={"@collection": "sessions", "uid": "u"}))
     col.count()  # other GET

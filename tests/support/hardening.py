@@ -9,7 +9,7 @@ import typing as t
 from arango import ArangoClient
 from flask import Flask
 
-from realtime.stores.aql import LIST_SESSIONS
+from realtime.stores.arango.aql import LIST_SESSIONS
 from tests.support.procs import AppProcess, Browser
 
 #: An access-log line (``--access-logfile -``, any of the usual formats) whose status is a server error.

@@ -12,10 +12,10 @@ from arango.database import StandardDatabase
 from arango.exceptions import ArangoError, DocumentUpdateError
 from arango.http import DefaultHTTPClient
 
-from ..errors import ConfigError, StoreError
-from ..sessions import SessionRecord, SessionStore
+from ...errors import ConfigError, StoreError
+from ...sessions import SessionRecord, SessionStore
 from . import aql
-from .http import ArangoTLSError, PooledHTTPClient
+from .client import ArangoTLSError, PooledHTTPClient
 
 #: The TTL index that lets ArangoDB delete expired records by itself. It runs
 #: only every 30 s (``--ttl.frequency``), so reads still check expiry.

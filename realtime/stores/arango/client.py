@@ -9,7 +9,7 @@ and urllib3 underneath adds its own pool bookkeeping and response wrappers.
 point (``ArangoClient(http_client=...)``) and sends the same requests over
 plain kept-alive sockets, one small pool per host: the request is written in
 one ``sendall`` and the answer read straight from the socket by
-:func:`~realtime.stores.response.read_response` (README "Performance" has the
+:func:`~realtime.stores.arango.response.read_response` (README "Performance" has the
 measured difference).
 
 Kept from the default client: keep-alive, TLS verification with the same CA
@@ -47,7 +47,7 @@ import requests
 from arango.http import HTTPClient
 from arango.response import Response
 
-from realtime.stores.response import HTTPReply, read_response
+from .response import HTTPReply, read_response
 
 if t.TYPE_CHECKING:
     from collections.abc import MutableMapping
