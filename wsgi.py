@@ -61,7 +61,7 @@ else:
     # Explicit: Flask-SocketIO would otherwise pick eventlet whenever it is installed.
     os.environ.setdefault("REALTIME_ASYNC_MODE", ASYNC_MODES[worker])
 
-from realtime.web import create_app  # noqa: E402
+from chat import create_app  # noqa: E402
 
 app = create_app()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .connections import Identity
 from .emitter import Emitter
 from .errors import AuthError, ConfigError, RealtimeError, StoreError, TooManyRooms
+from .events import Socket
 from .extension import (
     Realtime,
     check_csrf,
@@ -13,6 +14,7 @@ from .extension import (
     current_session,
     emit_to_session,
     emit_to_user,
+    get_state,
     login_session,
     logout_session,
     revoke_session,
@@ -29,6 +31,7 @@ __all__ = [
     "RealtimeError",
     "SessionRecord",
     "SessionStore",
+    "Socket",
     "StoreError",
     "TooManyRooms",
     "check_csrf",
@@ -37,6 +40,7 @@ __all__ = [
     "current_session",
     "emit_to_session",
     "emit_to_user",
+    "get_state",
     "login_session",
     "logout_session",
     "revoke_session",

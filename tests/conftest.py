@@ -9,8 +9,8 @@ import uuid
 import pytest
 from werkzeug.serving import make_server
 
+from chat import create_app
 from realtime.extension import get_state
-from realtime.web import create_app
 from tests.support.live import Clients, add_test_routes
 from tests.support.procs import base_env, free_port, run_flask, run_release
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from realtime.web.chat import PRESENCE_COALESCE_SECONDS
+from chat.conversations import PRESENCE_COALESCE_SECONDS
 from tests.support.procs import Browser, connect, hang_up
 
 USERS = ("alice", "bob", "carol", "dave", "erin")

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from realtime.web.views import KNOWN_CLIENT_BUILDS
+from chat.views import KNOWN_CLIENT_BUILDS
 from tests.support.procs import ROOT, AppProcess, free_port
 
 #: Debian's Chromium (``apt-get install chromium``); Playwright's own browser

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from chat.views import KNOWN_CLIENT_BUILDS, ClientScript, socketio_client
 from realtime.config import DEFAULTS
 from realtime.errors import ConfigError
-from realtime.web.views import KNOWN_CLIENT_BUILDS, ClientScript, socketio_client
 from tests.browser.conftest import CLIENT_DIST, DEFAULT_CLIENT_URL, sri_of
 
 PINNED = KNOWN_CLIENT_BUILDS[DEFAULT_CLIENT_URL]

@@ -16,9 +16,8 @@ import typing as t
 from flask import Flask, current_app, request
 from flask_socketio import SocketIO, leave_room
 
-from ..connections import Identity
-from ..events import Socket
-from ..extension import Realtime, get_state
+from realtime import Identity, Realtime, Socket, get_state
+
 from .protocol import ProtocolError, conversation_from, message_from, room_of
 
 Ack = dict[str, t.Any]

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..errors import StoreError
-from ..sessions import SessionStore
-from ..stores.arango import STORE_FAILURES, ArangoSessionStore, describe_failure, ensure_collection
-from ..stores.sqlite import SqliteSessionStore
+from realtime import SessionStore, StoreError
+from realtime.stores.arango import STORE_FAILURES, ArangoSessionStore, describe_failure, ensure_collection
+from realtime.stores.sqlite import SqliteSessionStore
 
 #: Usernames double as uids and as ArangoDB keys, so they keep to a safe alphabet.
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")

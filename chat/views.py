@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from .. import check_csrf, current_session, login_session, logout_session
-from ..errors import ConfigError, StoreError
+from realtime import ConfigError, StoreError, check_csrf, current_session, login_session, logout_session
 
 bp = Blueprint("web", __name__)
 

@@ -5,21 +5,34 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import typing as t
 
 from flask import Flask
 from flask_socketio import SocketIO
 
-from .. import csrf_token
-from ..extension import Realtime, get_state
-from ..logs import configure_logging
-from . import chat, views
+from realtime import Realtime, csrf_token, get_state
+from realtime.logs import configure_logging
+
+from . import conversations, views
 from .users import user_store_for
 
 
 def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def log_like_the_library(app: Flask) -> None:
+    """The app's own lines (logins, pages shown during a store outage) go out like ``realtime.*``'s.
+
+    Same handler, level, format and session-id redaction as :func:`configure_logging` set up: what the
+    app had when it lived inside the library, its logger a child of ``realtime``.
+    """
+    library = logging.getLogger("realtime")
+    app.logger.handlers[:] = library.handlers
+    app.logger.setLevel(library.level)
+    app.logger.propagate = False
 
 
 def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_path: str | None = None) -> Flask:
@@ -33,10 +46,11 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None, *, instance_pat
     if test_config:
         app.config.update(test_config)
     configure_logging(app)
+    log_like_the_library(app)
 
     socketio = SocketIO()
     realtime = Realtime()
-    chat.register(socketio, realtime)
+    conversations.register(socketio, realtime)
     realtime.init_app(app, socketio)
 
     users = user_store_for(get_state(app).store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 
-from ..errors import StoreError
+from realtime import StoreError
 
 
 @click.command("create-user")
