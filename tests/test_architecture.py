@@ -1,0 +1,111 @@
+"""Import directions of the house (docs/architecture.md), read from the source with ``ast``.
+
+Every import counts: at module top, inside a function, under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+import realtime
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+#: Only the public API module imports the extension; nothing in the library imports either.
+TOP = {"realtime", "realtime.extension"}
+#: Upward imports of today, kept closed only by deferring some into function bodies. Phase 2 (state.py,
+#: helpers.py, guard.py below the extension) removes them and empties this set; it may only shrink.
+KNOWN_UPWARD = {
+    "realtime.anonymous -> realtime.extension",  # RealtimeState (type); current_session (in a function)
+    "realtime.body_deadline -> realtime.extension",  # RealtimeState (type)
+    "realtime.cli -> realtime.extension",  # get_state, revoke_session, revoke_user
+    "realtime.flask_login -> realtime.extension",  # current_identity, current_session, login_/logout_session
+    "realtime.health -> realtime.extension",  # RealtimeState (type)
+    "realtime.live.service -> realtime.extension",  # current_session; RealtimeState (type)
+    "realtime.metrics -> realtime.extension",  # RealtimeState (type)
+    "realtime.origins -> realtime.extension",  # RealtimeState (type)
+    "realtime.ratelimit -> realtime.extension",  # RealtimeState (type)
+    "realtime.shutdown -> realtime.extension",  # RealtimeState (type)
+    "realtime.transport -> realtime.extension",  # RealtimeState (type)
+}
+#: The sans-I/O core: no Flask request globals (Flask's rule for its own core).
+SANS_IO = ("live", "stores", "auth", "sessions", "connections", "rooms", "config", "csrf")
+REQUEST_GLOBALS = {"request", "g", "session"}
+#: Today's sliding-session hook in live/service.py; phase 2 moves it to helpers.py and empties this set.
+KNOWN_REQUEST_GLOBALS = {"realtime.live.service: flask.g", "realtime.live.service: flask.request"}
+#: Besides ``realtime.__all__``, what the reference app and the benchmark may import: the modules
+#: documented as public, with their public names (None), or only the names listed.
+DOCUMENTED = {f"realtime.{name}": None for name in ("logs", "perf", "shutdown", "health", "signals", "emitter")}
+DOCUMENTED |= {"realtime.stores.arango": None, "realtime.stores.sqlite": None, "realtime.auth": {"SESSION_KEY"}}
+
+
+def modules(package: str) -> dict[str, ast.Module]:
+    found = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = ast.parse(path.read_text(), str(path))
+    return found
+
+
+def imports(name: str, tree: ast.Module, is_package: bool) -> set[tuple[str, str]]:
+    """``(module, name)`` for each imported name; ``(module, "")`` for ``import module``."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(alias.name, "") for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = name.split(".")[: len(name.split(".")) + is_package - node.level] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found |= {(module, alias.name) for alias in node.names}
+    return found
+
+
+def edges(package: str) -> set[tuple[str, str, str]]:
+    """``(importer, imported module, name)``: ``from . import live`` imports the module ``realtime.live``."""
+    trees = modules(package)
+    known = set(trees) | set(modules("realtime"))
+    found = set()
+    for name, tree in trees.items():
+        is_package = (ROOT / name.replace(".", "/") / "__init__.py").exists()
+        for module, imported in imports(name, tree, is_package):
+            submodule = f"{module}.{imported}"
+            found.add((name, submodule, "") if submodule in known else (name, module, imported))
+    return found
+
+
+def in_sans_io_core(module: str) -> bool:
+    return module.removeprefix("realtime.").split(".")[0] in SANS_IO
+
+
+def test_nothing_in_the_library_imports_the_extension_or_the_public_api():
+    upward = {f"{src} -> {dst}" for src, dst, _ in edges("realtime") if dst in TOP and src not in TOP}
+    assert upward - KNOWN_UPWARD == set(), "a new upward import: reach per-app state without the extension"
+    assert KNOWN_UPWARD - upward == set(), "gone upward imports: remove them from KNOWN_UPWARD"
+
+
+def test_the_sans_io_core_never_touches_the_request_globals():
+    touched = {(src, name) for src, module, name in edges("realtime") if module in ("flask", "flask.globals")}
+    for src, tree in modules("realtime").items():
+        attributes = (node for node in ast.walk(tree) if isinstance(node, ast.Attribute))
+        touched |= {(src, a.attr) for a in attributes if getattr(a.value, "id", None) == "flask"}
+    core = {f"{src}: flask.{name}" for src, name in touched if name in REQUEST_GLOBALS and in_sans_io_core(src)}
+    assert core - KNOWN_REQUEST_GLOBALS == set(), "a request global in the sans-I/O core: pass values in"
+    assert KNOWN_REQUEST_GLOBALS - core == set(), "gone: remove them from KNOWN_REQUEST_GLOBALS"
+
+
+def allowed_from_outside(module: str, name: str) -> bool:
+    """What code outside the library may import: anything not ``realtime``, its public API, documented modules."""
+    if module.split(".")[0] != "realtime":
+        return True
+    if module == "realtime":
+        return name in realtime.__all__
+    return module in DOCUMENTED and not name.startswith("_") and name in (DOCUMENTED[module] or {name})
+
+
+@pytest.mark.parametrize("package", ["chat", "bench"])
+def test_the_reference_app_and_the_benchmark_use_only_the_public_api(package):
+    private = {f"{src}: {dst} {name}" for src, dst, name in edges(package) if not allowed_from_outside(dst, name)}
+    assert private == set(), "internals reached from outside: add what is needed to realtime.__all__"
