@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from realtime.web.chat import MAX_JOINED
+from chat.conversations import MAX_JOINED
 from tests.support.live import live_command, login
 from tests.support.procs import AppProcess, Browser, connect, hang_up
 
