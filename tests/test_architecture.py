@@ -30,6 +30,7 @@ KNOWN_UPWARD = {
     "realtime.ratelimit -> realtime.extension",  # RealtimeState (type)
     "realtime.shutdown -> realtime.extension",  # RealtimeState (type)
     "realtime.transport -> realtime.extension",  # RealtimeState (type)
+    "realtime.unauthenticated -> realtime.extension",  # RealtimeState (type)
 }
 #: The sans-I/O core: no Flask request globals (Flask's rule for its own core).
 SANS_IO = ("live", "stores", "auth", "sessions", "connections", "rooms", "config", "csrf")
