@@ -301,6 +301,15 @@ def expected_types(name: str, default: t.Any) -> tuple[type, ...]:
     raise TypeError(f"DEFAULTS[{name!r}] has a type realtime.config cannot check: add it to _TYPES")
 
 
+#: Durations for which 0 cannot work (a probe, a deadline); the modules that read them check too.
+_SECONDS_ABOVE_ZERO = {
+    "REALTIME_BODY_TIMEOUT",
+    "REALTIME_CONNECT_TIMEOUT",
+    "REALTIME_HEALTH_INTERVAL",
+    "REALTIME_HEALTH_TIMEOUT",
+}
+
+
 def validate(config: Mapping[str, t.Any]) -> None:
     """Refuse, with a :class:`ConfigError` naming the key and the fix, values of the wrong type.
 
@@ -317,6 +326,8 @@ def validate(config: Mapping[str, t.Any]) -> None:
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise ConfigError(_wrong_type(name, value, types))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if name in _SECONDS_ABOVE_ZERO and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}={value!r} in app.config cannot work: set it to more than 0 seconds.")
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name}={value!r} in app.config cannot work: set a finite number, not negative.")
     _validate_fallbacks(config.get("SECRET_KEY_FALLBACKS") or [])
