@@ -88,8 +88,9 @@ def session_binding(app: Flask, environ: Mapping[str, t.Any]) -> bytes:
         return b"-"
     if isinstance(interface, SecureCookieSessionInterface):
         serializer = interface.get_signing_serializer(app)
+        max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
-            data = serializer.loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()))  # type: ignore[union-attr]
+            data = serializer.loads(value, max_age=max_age)  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - any cookie Flask would not open binds by its exact value
             data = None
         sid = data.get(auth.SESSION_KEY) if isinstance(data, dict) else None

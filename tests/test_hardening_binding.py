@@ -86,7 +86,8 @@ def refused_as_unknown(answer: eio.Answer) -> bool:
 @pytest.mark.parametrize("query", ["&j=0", "&j=", "&j=x", "&j=0&j=1", "&J=0&j=2"])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_jsonp_is_refused_with_a_clear_answer(app_proc, alice, method, query):
-    answer = eio.http_request(app_proc.url, method, POLLING + query, [("Cookie", alice)], b"40" if method == "POST" else None)
+    body = b"40" if method == "POST" else None
+    answer = eio.http_request(app_proc.url, method, POLLING + query, [("Cookie", alice)], body)
     assert (answer.status, json.loads(answer.body)) == (400, JSONP_REFUSED[1])
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert "Refused a JSONP polling request from 127.0.0.1" in app_proc.output()
@@ -154,8 +155,9 @@ def test_a_login_since_the_handshake_means_a_new_handshake(app_proc):
     browser.csrf()  # an anonymous session
     session = open_polling(app_proc.url, browser.cookie_header["Cookie"])
     assert browser.login("alice", "alice-pw").status_code == 302
-    assert connect(app_proc.url, session, browser.cookie_header["Cookie"]) == "403"
-    assert connect(app_proc.url, open_polling(app_proc.url, browser.cookie_header["Cookie"]), browser.cookie_header["Cookie"]) == "connected"
+    logged_in = browser.cookie_header["Cookie"]
+    assert connect(app_proc.url, session, logged_in) == "403"
+    assert connect(app_proc.url, open_polling(app_proc.url, logged_in), logged_in) == "connected"
 
 
 # -- the websocket upgrade and websocket-only sessions --------------------------------

@@ -21,6 +21,7 @@ import threading
 import typing as t
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.browser.chat_page import log_in
 from tests.support import eio
@@ -114,16 +115,21 @@ def attackers_server_connects(url: str, sid: str) -> str:
     return "accepted as " + ",".join(json.loads(ack[3:])[0]["online"])
 
 
-@pytest.mark.parametrize("jsonp", ["j=0", "j=3", "j=0&j=1"])
-def test_a_sibling_page_cannot_hijack_a_socket_through_jsonp(shared_server, new_context, attacker_site, jsonp):
+def alice_visits(server_url: str, new_context: t.Any, attacker_site: tuple[str, dict[str, str]], query: str) -> Page:
+    """alice, logged in, opens the attacker's page including ``/socket.io/?<query>``; once the script settled."""
     attacker_url, pages = attacker_site
-    alice = new_context(shared_server.url)
+    alice = new_context(server_url)
     log_in(alice, "alice", "alice-pw")
-    pages["/cats"] = including_page(f"{shared_server.url}/socket.io/?EIO=4&transport=polling&{jsonp}")
-
+    pages["/cats"] = including_page(f"{server_url}/socket.io/?{query}")
     page = alice.new_page()
     page.goto(f"{attacker_url}/cats")
     page.wait_for_function("() => window.scriptOutcome !== 'pending'")
+    return page
+
+
+@pytest.mark.parametrize("jsonp", ["j=0", "j=3", "j=0&j=1"])
+def test_a_sibling_page_cannot_hijack_a_socket_through_jsonp(shared_server, new_context, attacker_site, jsonp):
+    page = alice_visits(shared_server.url, new_context, attacker_site, f"EIO=4&transport=polling&{jsonp}")
     sid = sid_in(page.evaluate("() => window.learned"))
 
     outcome = attackers_server_connects(shared_server.url, sid) if sid else "nothing learned"
@@ -133,14 +139,7 @@ def test_a_sibling_page_cannot_hijack_a_socket_through_jsonp(shared_server, new_
 
 def test_a_polling_answer_cannot_be_loaded_as_a_script(shared_server, new_context, attacker_site):
     """Without ``j`` the answer is text/plain; ``nosniff`` keeps the browser from running it at all."""
-    attacker_url, pages = attacker_site
-    alice = new_context(shared_server.url)
-    log_in(alice, "alice", "alice-pw")
-    pages["/cats"] = including_page(f"{shared_server.url}/socket.io/?EIO=4&transport=polling")
-
-    page = alice.new_page()
-    page.goto(f"{attacker_url}/cats")
-    page.wait_for_function("() => window.scriptOutcome !== 'pending'")
+    page = alice_visits(shared_server.url, new_context, attacker_site, "EIO=4&transport=polling")
     assert page.evaluate("() => [window.learned, scriptOutcome]") == [[], "blocked"]
 
 
