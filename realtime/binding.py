@@ -48,7 +48,7 @@ from urllib.parse import parse_qs
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.http import parse_cookie
 
-from . import auth, perf
+from . import auth, perf, ratelimit
 from .sessions import is_valid_session_id
 
 if t.TYPE_CHECKING:
@@ -79,11 +79,16 @@ def session_binding(app: Flask, environ: Mapping[str, t.Any]) -> bytes:
     """What identifies the client's session in this request: a digest of the session id in its cookie.
 
     A cookie that carries no valid session id (not signed by us, expired, a
-    custom session interface) binds by the digest of its exact value; no
-    cookie at all is a value of its own.
+    custom session interface) binds by the digest of its exact value, and a
+    header that cannot be read at all by its own; no cookie at all is a
+    value of its own.
     """
     interface = app.session_interface
-    value = parse_cookie(environ.get("HTTP_COOKIE")).get(interface.get_cookie_name(app))
+    header = environ.get("HTTP_COOKIE") or ""
+    try:
+        value = parse_cookie(header).get(interface.get_cookie_name(app))
+    except (UnicodeError, ValueError):
+        return _digest(b"h", header)  # a header werkzeug cannot read (not UTF-8) binds by its exact value
     if value is None:
         return b"-"
     if isinstance(interface, SecureCookieSessionInterface):
@@ -115,11 +120,17 @@ class SessionBinding:
         #: The python-socketio server: its ``environ`` holds each live Engine.IO session's handshake environ.
         self.server = server
         self.path = path
+        self.trusted_proxies = int(app.config.get("REALTIME_TRUSTED_PROXIES", 0))
 
     def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Any:
         if not perf.is_socketio_request(environ, self.path):
             return self.wsgi_app(environ, start_response)
-        refusal = self._refusal(environ)
+        try:
+            refusal = self._refusal(environ)
+        except Exception as exc:  # noqa: BLE001 - never serve a request whose binding was not checked
+            # The type only: the message of an error about a cookie may quote it.
+            logger.error("Refused an Engine.IO request: checking its session failed (%s)", type(exc).__name__)
+            refusal = NOT_YOUR_SESSION
         if refusal is not None:
             status, message = refusal
             body = json.dumps(message).encode()
@@ -136,7 +147,7 @@ class SessionBinding:
     def _refusal(self, environ: dict[str, t.Any]) -> tuple[str, str] | None:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         if "j" in query:
-            logger.info("Refused a JSONP polling request from %s", environ.get("REMOTE_ADDR"))
+            logger.info("Refused a JSONP polling request from %s", self._client(environ))
             return JSONP_REFUSED
         method = environ.get("REQUEST_METHOD")
         if "sid" not in query:
@@ -151,7 +162,7 @@ class SessionBinding:
             logger.info(
                 "Refused an Engine.IO %s from %s: no such session, or one opened over a websocket",
                 method,
-                environ.get("REMOTE_ADDR"),
+                self._client(environ),
             )
             return NOT_YOUR_SESSION
         if not hmac.compare_digest(bound, session_binding(self.app, environ)):
@@ -159,10 +170,14 @@ class SessionBinding:
                 "Refused an Engine.IO %s from %s: its session cookie is not the one that opened the session"
                 " (another client using a leaked session id, or a login/logout since)",
                 method,
-                environ.get("REMOTE_ADDR"),
+                self._client(environ),
             )
             return NOT_YOUR_SESSION
         return None
+
+    def _client(self, environ: Mapping[str, t.Any]) -> str:
+        """The client address as the rate limiter counts it (through the trusted proxies)."""
+        return ratelimit.client_key(environ, self.trusted_proxies)
 
 
 def init_app(app: Flask, state: RealtimeState) -> None:
