@@ -32,6 +32,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from . import (
     anonymous,
     auth,
+    binding,
     body_deadline,
     csrf,
     events,
@@ -150,7 +151,8 @@ class Realtime:
             self._install_event(app, event, namespace, handler)
         _refuse_unsafe_server(socketio)
         # Hardening (README "Security"): gates before the session check, health
-        # endpoints, clean closes on malformed frames, no sid in driver logs.
+        # endpoints, clean closes on malformed frames, no sid in driver logs,
+        # Engine.IO sessions bound to their handshake's session.
         origins.init_app(app, state)
         ratelimit.init_app(app, state)
         health.init_app(app, state)
@@ -160,6 +162,8 @@ class Realtime:
         # Every CONNECT packet asks the guard too: a websocket opened before a
         # namespace existed makes no HTTP request that GuardCheck could see.
         unauthenticated.init_app(app, state, functools.partial(connect_refusal, state))
+        # In front of the checks above: Engine.IO requests only from the session that opened them.
+        binding.init_app(app, state)
         # Performance options (README "Performance"), each switchable by config.
         perf.install(app, socketio, config)
         # Outermost: every read of a request body, by any layer, has a deadline.

@@ -551,7 +551,11 @@ class LazySocketURLAdapters:
         self.app = app
         self.create = create
         self.path = path
-        #: (PATH_INFO, method) pairs the app's routes answered NotFound for.
+        #: The only (PATH_INFO, method) pairs whose outcome is remembered: the Socket.IO path itself, as
+        #: clients request it. Engine.IO serves every path under it, and a client chooses the path and
+        #: method, so remembering whatever arrives would grow with each new path a client sends.
+        self.rememberable = frozenset((p, m) for p in (path, path.rstrip("/")) for m in ("GET", "POST"))
+        #: The pairs of ``rememberable`` the app's routes answered NotFound for.
         self.not_found: set[tuple[str, str]] = set()
 
     def __call__(self, request: Request | None) -> MapAdapter | LazyURLAdapter | None:
@@ -559,6 +563,8 @@ class LazySocketURLAdapters:
             return self.create(request)
         environ = request.environ
         key = (environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET"))
+        if key not in self.rememberable:
+            return self.create(request)  # Flask's own adapter, nothing kept
         return LazyURLAdapter(lambda: self.create(request), self.not_found, key)
 
     def _can_defer(self, request: Request) -> bool:

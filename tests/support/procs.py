@@ -220,7 +220,13 @@ def connect(
     after a refusal lasts until its timeout (and a long-poll), which would
     make every refusal test slow without testing anything more.
     """
-    client = socketio.Client(reconnection=False)
+    http_session = None
+    if headers and "polling" in (transports or []):
+        # python-engineio's client sends headers= with the polling handshake only, and every request of an
+        # Engine.IO session must carry the cookie its handshake carried (realtime.binding), as a browser's do.
+        http_session = requests.Session()
+        http_session.headers.update(headers)
+    client = socketio.Client(reconnection=False, http_session=http_session)
     refusal: dict[str, t.Any] = {}
     settled = threading.Event()
 
