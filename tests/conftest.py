@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
 import uuid
@@ -17,6 +18,16 @@ from tests.support.procs import base_env, free_port, run_flask, run_release
 pytest_plugins = ["tests.arangodb.fixtures"]
 
 TEST_SECRET = "test-secret-key-" + "k" * 32
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every reference app's realtime.logs.configure_logging stops the "realtime"
+    # logger from propagating. pytest's log capture (caplog and the report) hooks
+    # into a non-propagating logger only when a test phase starts, so a test
+    # that built the process's first app saw none of that app's records, and
+    # caplog assertions passed or failed with the test order. Start in the state
+    # every app leaves the logger in.
+    logging.getLogger("realtime").propagate = False
 
 
 @pytest.fixture
