@@ -1,0 +1,168 @@
+"""The control channel alone ends sockets on other instances: revalidation is off here.
+
+tests/test_live_cluster.py runs with a revalidation pass every second, which
+ends a revoked session's sockets with the same reason as the control channel,
+so it passes even when no control message arrives. Here
+``REALTIME_REVALIDATE_INTERVAL=0``: a socket on another instance ends only
+because a message reached it (or, for expiry, because its own instance's
+expiry check says so). Two gunicorn eventlet instances, Redis, the ArangoDB
+test server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.live import login, queue_env, running, session_info
+from tests.support.procs import Browser
+from tests.test_live_cluster import external
+
+#: Revocation reaches the other instance within this (seconds); nothing else would end the socket at all.
+WITHIN = 1.0
+#: How long a socket that nothing should end is watched.
+QUIET = 2.0
+
+
+@pytest.fixture(scope="module")
+def env(request):
+    e2e_env = request.getfixturevalue("e2e_env")
+    return queue_env(e2e_env, REALTIME_REVALIDATE_INTERVAL="0", REALTIME_SLIDING_SESSIONS="true")
+
+
+@pytest.fixture(scope="module")
+def instances(env):
+    with running(env) as (a, b, _):
+        yield a, b
+
+
+@pytest.fixture
+def sessions_collection(arango_server, env):
+    client = arango_server.client()
+    yield arango_server.db(client, env["ARANGO_DB"]).collection("sessions")
+    client.close()
+
+
+def test_without_a_message_a_deleted_session_keeps_its_sockets(instances, clients, sessions_collection):
+    """The premise: with revalidation off, only a control message ends a socket whose record went away."""
+    a, b = instances
+    browser = login(a)
+    on_b = clients(b, browser)
+    sessions_collection.delete(session_info(browser)["sid"])
+    assert not on_b.wait_ended(QUIET)
+    assert on_b.alive()
+
+
+def test_revoke_session_on_one_instance_ends_its_socket_on_the_other(instances, clients):
+    a, b = instances
+    target, other = login(a), login(a)
+    target_on_b, other_on_b = clients(b, target), clients(b, other)
+    Browser(a.url).request("POST", f"/_test/revoke/session/{session_info(target)['sid']}")
+    assert target_on_b.wait_ended(WITHIN) and target_on_b.ended_by_server("revoked")
+    assert other_on_b.alive()
+
+
+def test_revoke_user_on_one_instance_ends_every_socket_of_the_user_on_the_other(instances, clients):
+    a, b = instances
+    first, second, bob = login(a), login(b), login(a, "bob")
+    alice_on_b = [clients(b, first), clients(b, second)]
+    bob_on_b = clients(b, bob)
+    Browser(a.url).request("POST", "/_test/revoke/user/alice")
+    for socket in alice_on_b:
+        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
+    assert bob_on_b.alive()
+
+
+def test_logout_on_one_instance_ends_the_socket_on_the_other(instances, clients):
+    a, b = instances
+    browser = login(a)
+    on_b = clients(b, browser)
+    assert browser.logout().status_code == 302
+    assert on_b.wait_ended(WITHIN) and on_b.ended_by_server("logout")
+
+
+def test_emitter_revocations_end_sockets_on_both_instances(instances, clients, env):
+    """A worker script's Emitter publishes what an instance would: revoke_session, then revoke_user."""
+    a, b = instances
+    first, second, bob = login(a), login(b), login(a, "bob")
+    first_sockets = [clients(a, first), clients(b, first)]
+    second_sockets = [clients(a, second), clients(b, second)]
+    bob_socket = clients(b, bob)
+
+    result = external(
+        env,
+        f"""
+        from realtime.emitter import Emitter
+
+        with Emitter.from_config() as emitter:
+            assert emitter.revoke_session({session_info(first)["sid"]!r}) is True
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    for socket in first_sockets:
+        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
+    assert all(socket.alive() for socket in second_sockets)
+
+    result = external(
+        env,
+        """
+        from realtime.emitter import Emitter
+
+        with Emitter.from_config() as emitter:
+            assert emitter.revoke_user("alice")
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    for socket in second_sockets:
+        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
+    assert bob_socket.alive()
+
+
+def _expire_soon(sessions_collection, browser: Browser, seconds: float) -> tuple[str, float]:
+    """Move the browser's session expiry close, in the database only (an HTTP request would slide it)."""
+    sid = session_info(browser)["sid"]
+    expires_at = time.time() + seconds
+    sessions_collection.update({"_key": sid, "expires_at": expires_at})
+    return sid, expires_at
+
+
+def test_sliding_expiry_ends_the_socket_when_the_store_cannot_confirm(
+    instances, clients, sessions_collection, arango_server
+):
+    """With sliding sessions the instance re-reads an expiring record; a store that fails then must not keep it."""
+    _, b = instances
+    browser = login(b)
+    _, expires_at = _expire_soon(sessions_collection, browser, 2.0)
+    socket = clients(b, browser)
+    with arango_server.faults(fail_reads=True):
+        assert socket.wait_ended(expires_at - time.time() + WITHIN)
+    assert socket.ended_by_server("expired")
+
+
+def test_sliding_expiry_ends_the_socket_of_a_record_that_is_gone_or_changed_hands(
+    instances, clients, sessions_collection
+):
+    """The confirming read finds no record, or one of another user: the socket ends at its expiry."""
+    a, _ = instances
+    gone, handed = login(a), login(a)
+    gone_sid, expires_at = _expire_soon(sessions_collection, gone, 2.0)
+    handed_sid, _ = _expire_soon(sessions_collection, handed, 2.0)
+    sockets = [clients(a, gone), clients(a, handed)]
+    # Behind the instances' back: no control message tells them.
+    sessions_collection.delete(gone_sid)
+    sessions_collection.update({"_key": handed_sid, "uid": "bob", "expires_at": time.time() + 3600})
+    for socket in sockets:
+        assert socket.wait_ended(expires_at - time.time() + WITHIN)
+        assert socket.ended_by_server("expired")
+
+
+def test_sliding_expiry_keeps_a_socket_whose_record_was_extended(instances, clients, sessions_collection):
+    """The other side of the confirmation: an extension the instance missed keeps the socket."""
+    a, _ = instances
+    browser = login(a)
+    sid, expires_at = _expire_soon(sessions_collection, browser, 1.5)
+    socket = clients(a, browser)
+    sessions_collection.update({"_key": sid, "expires_at": time.time() + 3600})
+    assert not socket.wait_ended(expires_at - time.time() + QUIET)
+    assert socket.alive()
