@@ -14,7 +14,8 @@ and the original file is put back. A mutant is *killed* when the tests fail
 (or time out), *survived* when they pass. Calls to loggers are not mutated
 (a log line decides nothing). Results are appended as JSON lines to
 ``--out``, so a run that hits its ``--budget`` can be resumed with
-``--skip-done``.
+``--skip-done``, and the survivors of a fast selection run again against
+slower tests with ``--retest``.
 """
 
 from __future__ import annotations
@@ -229,6 +230,19 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str]:
     return "error", result.stdout[-400:]
 
 
+def _key(mutant: dict[str, t.Any]) -> str:
+    return json.dumps(mutant, sort_keys=True)
+
+
+def _results(path: Path) -> dict[str, str]:
+    """Mutant key -> its last status in a results file."""
+    results = {}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        results[_key(entry["mutant"])] = entry["status"]
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--module", required=True, help="a file under realtime/, relative to the repo root")
@@ -239,18 +253,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=1800.0, help="stop starting mutants after these seconds")
     parser.add_argument("--out", type=Path, default=Path("mutation-results.jsonl"))
     parser.add_argument("--skip-done", action="store_true", help="skip mutants already in --out")
+    parser.add_argument("--retest", type=Path, help="run only the mutants that survived in this results file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args(argv)
 
     mutants = enumerate_mutants(args.module, args.function)
+    if args.retest:
+        survivors = {key for key, status in _results(args.retest).items() if status == "survived"}
+        mutants = [(m, source) for m, source in mutants if _key(asdict(m)) in survivors]
     if args.list:
         for mutant, _ in mutants:
             print(f"{mutant.module}:{mutant.line} {mutant.function} {mutant.operator}: {mutant.change}")
         print(f"{len(mutants)} mutants")
         return 0
-    done = set()
-    if args.skip_done and args.out.exists():
-        done = {json.dumps(json.loads(line)["mutant"], sort_keys=True) for line in args.out.read_text().splitlines()}
+    done = set(_results(args.out)) if args.skip_done and args.out.exists() else set()
     if args.copy.exists():
         shutil.rmtree(args.copy)
     args.copy.mkdir(parents=True)
@@ -265,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     try:
         for mutant, source in mutants:
-            if json.dumps(asdict(mutant), sort_keys=True) in done:
+            if _key(asdict(mutant)) in done:
                 continue
             if time.monotonic() - started > args.budget:
                 print(f"budget of {args.budget:.0f} s used up", flush=True)
