@@ -243,11 +243,35 @@ def _results(path: Path) -> dict[str, str]:
     return results
 
 
+def summary(paths: list[Path]) -> str:
+    """Per module: mutants run, killed (timeouts count as killed), survived; then every survivor."""
+    last: dict[str, dict[str, t.Any]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            last[_key(entry["mutant"])] = entry
+    rows: dict[str, dict[str, int]] = {}
+    for entry in last.values():
+        counts = rows.setdefault(entry["mutant"]["module"], {"run": 0, "killed": 0, "survived": 0, "error": 0})
+        counts["run"] += 1
+        counts["killed" if entry["status"] in ("killed", "timeout") else entry["status"]] += 1
+    lines = ["| module | mutants run | killed | survived | error |", "|---|---|---|---|---|"]
+    for module, counts in sorted(rows.items()):
+        lines.append(f"| {module} | {counts['run']} | {counts['killed']} | {counts['survived']} | {counts['error']} |")
+    lines += ["", "| survivor | function | mutation |", "|---|---|---|"]
+    for entry in sorted(last.values(), key=lambda e: (e["mutant"]["module"], e["mutant"]["line"])):
+        if entry["status"] == "survived":
+            m = entry["mutant"]
+            change = m["change"].replace("|", "\\|")
+            lines.append(f"| {m['module']}:{m['line']} | {m['function']} | `{change}` |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--module", required=True, help="a file under realtime/, relative to the repo root")
+    parser.add_argument("--module", help="a file under realtime/, relative to the repo root")
     parser.add_argument("--function", action="append", default=[], help="qualified name; repeat; default all")
-    parser.add_argument("--tests", action="append", required=True, help="pytest node ids or files; repeat")
+    parser.add_argument("--tests", action="append", default=[], help="pytest node ids or files; repeat")
     parser.add_argument("--copy", type=Path, default=Path("/tmp/realtime-mutation"), help="where the copy lives")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per mutant before it counts as killed")
     parser.add_argument("--budget", type=float, default=1800.0, help="stop starting mutants after these seconds")
@@ -255,7 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-done", action="store_true", help="skip mutants already in --out")
     parser.add_argument("--retest", type=Path, help="run only the mutants that survived in this results file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--summary", type=Path, nargs="+", help="print counts and survivors of results files")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.summary))
+        return 0
+    if not args.module or not (args.tests or args.list):
+        parser.error("--module and --tests are required")
 
     mutants = enumerate_mutants(args.module, args.function)
     if args.retest:
