@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=1800.0, help="stop starting mutants after these seconds")
     parser.add_argument("--out", type=Path, default=Path("mutation-results.jsonl"))
     parser.add_argument("--skip-done", action="store_true", help="skip mutants already in --out")
+    parser.add_argument("--line", type=int, action="append", default=[], help="only mutants on this line; repeat")
     parser.add_argument("--retest", type=Path, help="run only the mutants that survived in this results file")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("--summary", type=Path, nargs="+", help="print counts and survivors of results files")
@@ -288,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--module and --tests are required")
 
     mutants = enumerate_mutants(args.module, args.function)
+    if args.line:
+        mutants = [(m, source) for m, source in mutants if m.line in args.line]
     if args.retest:
         survivors = {key for key, status in _results(args.retest).items() if status == "survived"}
         mutants = [(m, source) for m, source in mutants if _key(asdict(m)) in survivors]
