@@ -44,14 +44,16 @@ def sessions_collection(arango_server, env):
     client.close()
 
 
-def test_without_a_message_a_deleted_session_keeps_its_sockets(instances, clients, sessions_collection):
-    """The premise: with revalidation off, only a control message ends a socket whose record went away."""
+def test_revoke_user_ends_sockets_whose_records_are_already_gone(instances, clients, sessions_collection):
+    """With revalidation off a socket outlives its deleted record; revoking its user still ends it, by uid."""
     a, b = instances
     browser = login(a)
-    on_b = clients(b, browser)
-    sessions_collection.delete(session_info(browser)["sid"])
-    assert not on_b.wait_ended(QUIET)
-    assert on_b.alive()
+    sockets = [clients(a, browser), clients(b, browser)]
+    sessions_collection.delete(session_info(browser)["sid"])  # behind the instances' back
+    assert not sockets[1].wait_ended(QUIET), "ended without any message: revalidation is not off"
+    Browser(b.url).request("POST", "/_test/revoke/user/alice")
+    for socket in sockets:
+        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
 
 
 def test_revoke_session_on_one_instance_ends_its_sockets_there_and_on_the_other(instances, clients):
