@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from chat import create_app
 from realtime.extension import get_state
-from tests.support.live import Clients, add_test_routes
+from tests.support.live import Clients, add_test_routes, running
 from tests.support.procs import base_env, free_port, run_flask, run_release
 
 pytest_plugins = ["tests.arangodb.fixtures"]
@@ -111,6 +111,21 @@ def live_app(make_app, arango_config, serve):
     yield start
     for app in started:
         get_state(app).live.stop()
+
+
+@pytest.fixture(scope="module")
+def instances(env):
+    """Two instances (tests.support.live.running) on the ``env`` fixture of the module that asks for them."""
+    with running(env) as (a, b, _):
+        yield a, b
+
+
+@pytest.fixture
+def sessions_collection(arango_server, env):
+    """The ``sessions`` collection of the database named by the module's ``env``, read directly."""
+    client = arango_server.client()
+    yield arango_server.db(client, env["ARANGO_DB"]).collection("sessions")
+    client.close()
 
 
 @pytest.fixture

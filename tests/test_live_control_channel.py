@@ -11,13 +11,13 @@ test server.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
-from tests.support.live import login, queue_env, running, session_info
-from tests.support.procs import Browser
-from tests.test_live_cluster import external
+from tests.support.live import emitter_revokes, login, queue_env, session_info
+from tests.support.procs import Browser, run_flask
 
 #: Revocation reaches the other instance within this (seconds); nothing else would end the socket at all.
 WITHIN = 1.0
@@ -29,19 +29,6 @@ QUIET = 2.0
 def env(request):
     e2e_env = request.getfixturevalue("e2e_env")
     return queue_env(e2e_env, REALTIME_REVALIDATE_INTERVAL="0", REALTIME_SLIDING_SESSIONS="true")
-
-
-@pytest.fixture(scope="module")
-def instances(env):
-    with running(env) as (a, b, _):
-        yield a, b
-
-
-@pytest.fixture
-def sessions_collection(arango_server, env):
-    client = arango_server.client()
-    yield arango_server.db(client, env["ARANGO_DB"]).collection("sessions")
-    client.close()
 
 
 def test_revoke_user_ends_sockets_whose_records_are_already_gone(instances, clients, sessions_collection):
@@ -87,41 +74,29 @@ def test_logout_on_one_instance_ends_the_sockets_there_and_on_the_other(instance
         assert socket.wait_ended(WITHIN) and socket.ended_by_server("logout")
 
 
-def test_emitter_revocations_end_sockets_on_both_instances(instances, clients, env):
-    """A worker script's Emitter publishes what an instance would: revoke_session, then revoke_user."""
+def test_revocations_from_external_processes_end_sockets_on_both_instances(instances, clients, env):
+    """A worker script's Emitter and the operator's CLI publish what an instance would."""
     a, b = instances
     first, second, bob = login(a), login(b), login(a, "bob")
     first_sockets = [clients(a, first), clients(b, first)]
     second_sockets = [clients(a, second), clients(b, second)]
-    bob_socket = clients(b, bob)
+    bob_sockets = [clients(a, bob), clients(b, bob)]
 
-    result = external(
-        env,
-        f"""
-        from realtime.emitter import Emitter
-
-        with Emitter.from_config() as emitter:
-            assert emitter.revoke_session({session_info(first)["sid"]!r}) is True
-        """,
-    )
-    assert result.returncode == 0, result.stderr
+    emitter_revokes(env, f"revoke_session({session_info(first)['sid']!r})")
     for socket in first_sockets:
         assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
     assert all(socket.alive() for socket in second_sockets)
 
-    result = external(
-        env,
-        """
-        from realtime.emitter import Emitter
-
-        with Emitter.from_config() as emitter:
-            assert emitter.revoke_user("alice")
-        """,
-    )
-    assert result.returncode == 0, result.stderr
+    emitter_revokes(env, "revoke_user('alice')")
     for socket in second_sockets:
         assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
-    assert bob_socket.alive()
+    assert all(socket.alive() for socket in bob_sockets)
+
+    result = run_flask(["--app", "wsgi", "realtime", "sessions", "revoke", "--user", "bob"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Revoked \d+ session\(s\) of user bob\.", result.stdout)
+    for socket in bob_sockets:
+        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
 
 
 def _expire_soon(sessions_collection, browser: Browser, seconds: float) -> tuple[str, float]:

@@ -245,11 +245,18 @@ def _results(path: Path) -> dict[str, str]:
 
 def summary(paths: list[Path]) -> str:
     """Per module: mutants run, killed (timeouts count as killed), survived; then every survivor."""
+    # Keyed by the change and its rank among equal changes, not by line: a retest after a rebase that
+    # moved the code replaces the earlier outcome of the same mutant.
     last: dict[str, dict[str, t.Any]] = {}
     for path in paths:
-        for line in path.read_text().splitlines():
-            entry = json.loads(line)
-            last[_key(entry["mutant"])] = entry
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        lines_of: dict[str, list[int]] = {}
+        for entry in entries:
+            lines_of.setdefault(_key({**entry["mutant"], "line": None}), []).append(entry["mutant"]["line"])
+        for entry in entries:
+            key = _key({**entry["mutant"], "line": None})
+            rank = sorted(set(lines_of[key])).index(entry["mutant"]["line"])
+            last[f"{key}#{rank}"] = entry
     rows: dict[str, dict[str, int]] = {}
     for entry in last.values():
         counts = rows.setdefault(entry["mutant"]["module"], {"run": 0, "killed": 0, "survived": 0, "error": 0})
