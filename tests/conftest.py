@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
 import uuid
@@ -11,12 +12,22 @@ from werkzeug.serving import make_server
 
 from chat import create_app
 from realtime.extension import get_state
-from tests.support.live import Clients, add_test_routes
+from tests.support.live import Clients, add_test_routes, running
 from tests.support.procs import base_env, free_port, run_flask, run_release
 
 pytest_plugins = ["tests.arangodb.fixtures"]
 
 TEST_SECRET = "test-secret-key-" + "k" * 32
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every reference app's realtime.logs.configure_logging stops the "realtime"
+    # logger from propagating. pytest's log capture (caplog and the report) hooks
+    # into a non-propagating logger only when a test phase starts, so a test
+    # that built the process's first app saw none of that app's records, and
+    # caplog assertions passed or failed with the test order. Start in the state
+    # every app leaves the logger in.
+    logging.getLogger("realtime").propagate = False
 
 
 @pytest.fixture
@@ -100,6 +111,21 @@ def live_app(make_app, arango_config, serve):
     yield start
     for app in started:
         get_state(app).live.stop()
+
+
+@pytest.fixture(scope="module")
+def instances(env):
+    """Two instances (tests.support.live.running) on the ``env`` fixture of the module that asks for them."""
+    with running(env) as (a, b, _):
+        yield a, b
+
+
+@pytest.fixture
+def sessions_collection(arango_server, env):
+    """The ``sessions`` collection of the database named by the module's ``env``, read directly."""
+    client = arango_server.client()
+    yield arango_server.db(client, env["ARANGO_DB"]).collection("sessions")
+    client.close()
 
 
 @pytest.fixture

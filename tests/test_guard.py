@@ -266,3 +266,10 @@ def test_a_new_login_in_the_same_browser_ends_the_previous_sessions_sockets(live
         assert ended == [{"reason": "logout"}]
     finally:
         hang_up(client)
+
+
+@pytest.mark.parametrize("event", ["connect", "disconnect"])
+def test_identity_handlers_cannot_replace_the_guard(make_app, event):
+    realtime = make_app().extensions["realtime"].extension
+    with pytest.raises(ConfigError, match=f"realtime.on_{event}"):
+        realtime.on(event)(lambda socket: None)

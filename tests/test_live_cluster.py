@@ -9,17 +9,13 @@ other test runs on the same Redis out.
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
-from tests.support.live import live_command, login, queue_env, running, session_info
-from tests.support.procs import ROOT, AppProcess, Browser, hang_up, run_flask
+from tests.support.live import external, live_command, login, queue_env, session_info
+from tests.support.procs import AppProcess, Browser, hang_up
 
 #: The spec's bound: logout, revocation and expiry reach every instance within a second.
 WITHIN = 1.0
@@ -34,19 +30,6 @@ def env(request):
     return queue_env(e2e_env, REALTIME_REVALIDATE_INTERVAL=str(REVALIDATE), REALTIME_SLIDING_SESSIONS="true")
 
 
-@pytest.fixture(scope="module")
-def instances(env):
-    with running(env) as (a, b, _):
-        yield a, b
-
-
-@pytest.fixture
-def sessions_collection(arango_server, env):
-    client = arango_server.client()
-    yield arango_server.db(client, env["ARANGO_DB"]).collection("sessions")
-    client.close()
-
-
 def session_id(browser: Browser) -> str:
     return session_info(browser)["sid"]
 
@@ -56,13 +39,6 @@ def on(instance: AppProcess, browser: Browser) -> Browser:
     moved = Browser(instance.url)
     moved.cookie = browser.cookie
     return moved
-
-
-def external(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh Python process that has no Socket.IO server, with the instances' environment."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_logout_on_one_instance_ends_that_session_on_both_while_another_session_stays(instances, clients):
@@ -206,37 +182,6 @@ def test_push_from_a_view_or_task_on_one_instance_reaches_sockets_on_the_other(i
     on_b.listen("news")
     Browser(a.url).request("POST", f"/_test/push/user/alice?via={via}", json={"event": "news", "data": {"via": via}})
     assert on_b.wait_for("news") == [{"via": via}]
-
-
-def test_revocation_from_external_processes_reaches_both_instances(instances, clients, env):
-    a, b = instances
-    first, second, bob = login(a), login(b), login(a, "bob")
-    first_sockets = [clients(a, first), clients(b, first)]
-    second_sockets = [clients(a, second), clients(b, second)]
-    bob_socket = clients(b, bob)
-
-    # A worker script: the Emitter revokes one session.
-    result = external(
-        env,
-        f"""
-        from realtime.emitter import Emitter
-
-        with Emitter.from_config() as emitter:
-            assert emitter.revoke_session({session_id(first)!r}) is True
-        """,
-    )
-    assert result.returncode == 0, result.stderr
-    for socket in first_sockets:
-        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
-    assert all(socket.alive() for socket in second_sockets)
-
-    # An operator: the CLI revokes every session of a user.
-    result = run_flask(["--app", "wsgi", "realtime", "sessions", "revoke", "--user", "alice"], env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"Revoked \d+ session\(s\) of user alice\.", result.stdout)
-    for socket in second_sockets:
-        assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")
-    assert bob_socket.alive()
 
 
 def test_killing_one_instance_loses_no_session_and_leaves_the_other_undisturbed(

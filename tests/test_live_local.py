@@ -277,3 +277,28 @@ def test_store_extend_updates_only_existing_records(kind, make_app, arango_confi
     assert store.extend(record.sid, record.expires_at + 100) is False
     assert store.get(record.sid) is None
     assert store.extend("not a session id", 1.0) is False
+
+
+def test_a_socket_whose_record_was_read_just_before_its_revocation_is_ended(live_app, clients):
+    """The race: the connect reads the record, the session is revoked, then the socket registers.
+
+    The revocation found no socket to end, so the instance must remember it
+    for the socket that registers afterwards. Revalidation is off: nothing
+    else would end it.
+    """
+    app, server = live_app(REALTIME_REVALIDATE_INTERVAL=0)
+    browser = login(server)
+    sid = session_info(browser)["sid"]
+    store = get_state(app).store
+    read = store.get
+
+    def read_then_revoke(session_id):
+        record = read(session_id)
+        if session_id == sid:
+            with app.app_context():
+                revoke_session(sid)
+        return record
+
+    store.get = read_then_revoke
+    socket = clients(server, browser)
+    assert socket.wait_ended(WITHIN) and socket.ended_by_server("revoked")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
+import textwrap
 import threading
 import time
 import typing as t
@@ -22,7 +24,7 @@ from flask_socketio import join_room, rooms
 
 from realtime import current_session, emit_to_session, emit_to_user, revoke_session, revoke_user
 from realtime.extension import get_state
-from tests.support.procs import AppProcess, Browser, connect, free_port, hang_up, procfile_command
+from tests.support.procs import ROOT, AppProcess, Browser, connect, free_port, hang_up, procfile_command
 
 DEADLINE = 10.0
 
@@ -50,6 +52,20 @@ def running(env: dict[str, str], count: int = 2) -> t.Iterator[tuple[t.Any, ...]
         pool.close()
         for proc in procs:
             proc.stop()
+
+
+def external(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh Python process that has no Socket.IO server, with the instances' environment."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def emitter_revokes(env: dict[str, str], call: str) -> None:
+    """A worker script: ``Emitter.from_config().<call>`` must return something true (e.g. ``revoke_user('alice')``)."""
+    code = f"from realtime.emitter import Emitter\nwith Emitter.from_config() as emitter:\n    assert emitter.{call}\n"
+    result = external(env, code)
+    assert result.returncode == 0, result.stderr
 
 
 def live_command() -> list[str]:
