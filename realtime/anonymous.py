@@ -33,7 +33,7 @@ from .sessions import SessionRecord, is_valid_session_id, new_session_id
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .extension import RealtimeState
+    from .state import RealtimeState
 
 logger = logging.getLogger(__name__)
 

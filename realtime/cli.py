@@ -11,8 +11,9 @@ from flask.cli import AppGroup
 
 from .config import message_queue_url
 from .errors import StoreError
-from .extension import get_state, revoke_session, revoke_user
+from .extension import revoke_session, revoke_user
 from .sessions import SessionRecord, SessionStore, is_valid_session_id
+from .state import get_state
 
 realtime_cli = AppGroup("realtime", help="Sessions and schema of the realtime extension.")
 

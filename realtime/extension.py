@@ -23,7 +23,6 @@ import secrets
 import time
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from flask import Flask, current_app, g, request, session
 from flask.sessions import SessionMixin
@@ -48,10 +47,11 @@ from . import (
     unauthenticated,
 )
 from .config import is_development, message_queue_url, settle, validate
-from .connections import Connections, Identity, SocketRef
+from .connections import Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
 from .rooms import session_room, user_room
 from .sessions import SessionRecord, SessionStore, is_valid_session_id
+from .state import EXTENSION_KEY, RealtimeState, get_state
 from .stores import build_store
 
 logger = logging.getLogger(__name__)
@@ -60,41 +60,8 @@ guard_logger = logging.getLogger("realtime.guard")
 #: Tags on the log record of a refusal caused by the store, for log search.
 STORE_ERROR_TAGS = ("socket", "error", "authentication")
 
-if t.TYPE_CHECKING:
-    from .live import LiveSessions
-
 ConnectHook = Callable[[Identity], t.Any]
 DisconnectHook = Callable[[Identity, t.Any], t.Any]
-
-
-@dataclass
-class RealtimeState:
-    """Per-app state, kept in ``app.extensions["realtime"]``."""
-
-    extension: Realtime
-    store: SessionStore
-    socketio: SocketIO
-    connections: Connections = field(default_factory=Connections)
-    #: Namespaces whose connect handler is ours (checked on every Engine.IO request).
-    guarded: set[str] = field(default_factory=set)
-    #: Revocation, expiry and sliding for live sockets on every instance (set by init_app).
-    live: LiveSessions = field(init=False)
-    #: Checks run on the handshake environ before the session is looked up
-    #: (origin, rate limit); each raises AuthError to refuse without a store request.
-    gates: list[Callable[[t.Mapping[str, t.Any]], None]] = field(default_factory=list)
-    #: Whether the client manager answers the user:/session: rooms from
-    #: ``connections`` (REALTIME_REGISTRY_ROOMS), so sockets need not join them.
-    registry_rooms: bool = False
-
-
-def get_state(app: Flask | None = None) -> RealtimeState:
-    app = app or current_app
-    try:
-        return app.extensions["realtime"]
-    except KeyError:
-        raise RuntimeError(
-            "realtime is not set up on this app. Call Realtime(app, socketio) or realtime.init_app(app, socketio)."
-        ) from None
 
 
 class Realtime:
@@ -134,8 +101,8 @@ class Realtime:
             )
 
         socketio = socketio if socketio is not None else SocketIO()
-        state = RealtimeState(self, store, socketio)
-        app.extensions["realtime"] = state
+        state = RealtimeState(self, store, socketio, exempt_endpoints=self.exempt_endpoints)
+        app.extensions[EXTENSION_KEY] = state
         if socketio.server is None:
             socketio.init_app(app, **self.socketio_options(config))
         # Before any middleware wraps Flask-SocketIO's (README "Performance").

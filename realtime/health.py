@@ -31,9 +31,7 @@ from werkzeug.wrappers import Response
 
 from . import signals
 from .errors import ConfigError, RealtimeError
-
-if t.TYPE_CHECKING:
-    from .extension import RealtimeState
+from .state import RealtimeState, get_state
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +217,7 @@ def healthz() -> Response:
 def readyz() -> Response:
     """Readiness: the last known state of every dependency, 200 when all critical ones are ok, else 503."""
     readiness = get_readiness()
-    socketio = current_app.extensions["realtime"].socketio
+    socketio = get_state().socketio
     if readiness.start(socketio.start_background_task, socketio.sleep):
         readiness.wait_for_first_results(FIRST_RESULT_BUDGET, socketio.sleep)
     ready, body = readiness.snapshot()

@@ -35,7 +35,7 @@ from . import signals
 from .connections import Connections
 
 if t.TYPE_CHECKING:
-    from .extension import RealtimeState
+    from .state import RealtimeState
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from .errors import AuthError, ConfigError
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .extension import RealtimeState
+    from .state import RealtimeState
 
 #: The refusal a socket without an ``Origin`` header gets when those are not allowed.
 MISSING_ORIGIN = ("Origin header required", "missing_origin")

@@ -47,7 +47,7 @@ from .connections import SocketRef
 from .errors import AuthError, RealtimeError
 
 if t.TYPE_CHECKING:
-    from .extension import RealtimeState
+    from .state import RealtimeState
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ from .errors import ConfigError
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .extension import RealtimeState
+    from .state import RealtimeState
 
 logger = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from .schedule import ExpiryQueue, RecentlyEnded
 from .signing import MAX_AGE, ControlSigner, DroppedMessage
 
 if t.TYPE_CHECKING:
-    from ..extension import RealtimeState
+    from ..state import RealtimeState
 
 logger = logging.getLogger(__name__)
 
