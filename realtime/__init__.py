@@ -6,21 +6,21 @@ from .connections import Identity
 from .emitter import Emitter
 from .errors import AuthError, ConfigError, RealtimeError, StoreError, TooManyRooms
 from .events import Socket
-from .extension import (
-    Realtime,
+from .extension import Realtime
+from .helpers import (
     check_csrf,
     csrf_token,
     current_identity,
     current_session,
     emit_to_session,
     emit_to_user,
-    get_state,
     login_session,
     logout_session,
     revoke_session,
     revoke_user,
 )
 from .sessions import SessionRecord, SessionStore
+from .state import get_state
 
 __all__ = [
     "AuthError",

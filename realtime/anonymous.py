@@ -27,6 +27,7 @@ from flask import current_app, g, request, session
 
 from . import auth, signals
 from .errors import ConfigError, StoreError
+from .helpers import current_session
 from .ratelimit import RefusalLimiter
 from .sessions import SessionRecord, is_valid_session_id, new_session_id
 
@@ -62,7 +63,7 @@ class AnonymousSessions:
         self.writes = RefusalLimiter(per_minute, RATE_WINDOW)
 
     def __call__(self) -> None:
-        if request.endpoint is None or request.endpoint in self.state.extension.exempt_endpoints:
+        if request.endpoint is None or request.endpoint in self.state.exempt_endpoints:
             return
         sid = session.get(auth.SESSION_KEY)
         if not is_valid_session_id(sid):
@@ -73,8 +74,6 @@ class AnonymousSessions:
             return
         if request.method not in PAGE_METHODS:
             return
-        from .extension import current_session
-
         try:
             if current_session() is not None:
                 return

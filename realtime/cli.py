@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from .config import message_queue_url
 from .errors import StoreError
-from .extension import revoke_session, revoke_user
+from .helpers import revoke_session, revoke_user
 from .sessions import SessionRecord, SessionStore, is_valid_session_id
 from .state import get_state
 

@@ -24,7 +24,7 @@ import time
 import typing as t
 from collections.abc import Callable
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, request, session
 from flask.sessions import SessionMixin
 from flask_socketio import ConnectionRefusedError, SocketIO
 
@@ -33,10 +33,10 @@ from . import (
     auth,
     binding,
     body_deadline,
-    csrf,
     events,
     framing,
     health,
+    helpers,
     logsafe,
     origins,
     perf,
@@ -49,8 +49,20 @@ from . import (
 from .config import is_development, message_queue_url, settle, validate
 from .connections import Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
+from .helpers import (  # noqa: F401 - re-exported: realtime.extension.X keeps working
+    check_csrf,
+    csrf_token,
+    current_identity,
+    current_session,
+    emit_to_session,
+    emit_to_user,
+    login_session,
+    logout_session,
+    revoke_session,
+    revoke_user,
+)
 from .rooms import session_room, user_room
-from .sessions import SessionRecord, SessionStore, is_valid_session_id
+from .sessions import SessionRecord, SessionStore
 from .state import EXTENSION_KEY, RealtimeState, get_state
 from .stores import build_store
 
@@ -142,6 +154,8 @@ class Realtime:
         from .live import LiveSessions
 
         state.live = LiveSessions(app, state)
+        if state.live.sliding:
+            app.after_request(helpers.slide_session)
         from .cli import realtime_cli
 
         app.cli.add_command(realtime_cli)
@@ -324,118 +338,6 @@ class Realtime:
         """Decorate a view that must never create a session (health checks, webhooks)."""
         self.exempt_endpoints.add(view.__name__)
         return view
-
-
-def current_session() -> SessionRecord | None:
-    """The live session record of the current HTTP request (one read, cached per request)."""
-    if "_realtime_session" not in g:
-        g._realtime_session = get_state().store.get(session.get(auth.SESSION_KEY))
-    return g._realtime_session
-
-
-def current_identity() -> Identity | None:
-    """Who the current Socket.IO event comes from, without a database request."""
-    return get_state().connections.get((request.sid, request.namespace))  # type: ignore[attr-defined]
-
-
-def login_session(uid: str) -> SessionRecord:
-    """Start a logged-in session for ``uid`` under a new session id.
-
-    The old record is deleted first: a new id at every login is what defeats
-    session fixation.
-    """
-    state = get_state()
-    old = session.get(auth.SESSION_KEY)
-    if is_valid_session_id(old):
-        previous = current_session()
-        if previous is not None and previous.is_authenticated:
-            # Another login in this browser (someone else's, or an earlier
-            # one): its sockets must not outlive it.
-            revoke_session(old, reason="logout")
-        else:
-            state.store.delete(old)
-    record = state.store.create(uid, float(current_app.config["REALTIME_SESSION_LIFETIME"]))
-    session.clear()
-    session[auth.SESSION_KEY] = record.sid
-    session.permanent = True
-    g._realtime_session = record
-    return record
-
-
-def logout_session(reason: str = "logout") -> None:
-    """Delete the current session record and end its live sockets."""
-    sid = session.get(auth.SESSION_KEY)
-    session.clear()
-    g._realtime_session = None
-    if is_valid_session_id(sid):
-        revoke_session(sid, reason=reason)
-
-
-def revoke_session(sid: str, reason: str = "revoked") -> None:
-    """Delete one session record and end its sockets on every instance.
-
-    The sockets end even when the store fails (the error is raised after).
-    """
-    state = get_state()
-    try:
-        state.store.delete(sid)
-    finally:
-        if is_valid_session_id(sid):
-            state.live.end_sessions([sid], reason)
-    signals.sessions_ended.send(current_app._get_current_object(), sids=[sid], uid=None, reason=reason)
-
-
-def revoke_user(uid: str, reason: str = "revoked") -> list[str]:
-    """Delete every session of ``uid`` and end all their sockets on every instance; return the sids."""
-    state = get_state()
-    sids: list[str] = []
-    try:
-        sids = state.store.delete_user(uid)
-    finally:
-        state.live.end_user(uid, reason, sids)
-    signals.sessions_ended.send(current_app._get_current_object(), sids=sids, uid=uid, reason=reason)
-    return sids
-
-
-def end_sockets(state: RealtimeState, refs: list[SocketRef], reason: str) -> None:
-    """Tell each socket of this process why it ends, then disconnect it from the server side."""
-    state.live.end_local(refs, reason)
-
-
-def emit_to_user(uid: str, event: str, data: t.Any = None, *, namespace: str = "/") -> None:
-    """Send ``event`` to every socket of ``uid``, on every instance.
-
-    Works in views, socket handlers and, inside ``app.app_context()``,
-    background tasks. Other processes use :class:`realtime.emitter.Emitter`.
-    """
-    _emit(user_room(uid), event, data, namespace)
-
-
-def emit_to_session(sid: str, event: str, data: t.Any = None, *, namespace: str = "/") -> None:
-    """Send ``event`` to every socket of session ``sid`` (one browser), on every instance."""
-    _emit(session_room(sid), event, data, namespace)
-
-
-def _emit(room: str, event: str, data: t.Any, namespace: str) -> None:
-    args = () if data is None else (data,)
-    get_state().socketio.emit(event, *args, to=room, namespace=namespace)
-
-
-def csrf_token() -> str:
-    """The CSRF token for forms of the current session."""
-    sid = session.get(auth.SESSION_KEY)
-    if not is_valid_session_id(sid):
-        sid = SessionRecord.new(None, 0, 0).sid
-        session[auth.SESSION_KEY] = sid
-    return csrf.make_token(current_app.secret_key, sid)
-
-
-def check_csrf(token: object) -> bool:
-    sid = session.get(auth.SESSION_KEY)
-    if not is_valid_session_id(sid):
-        return False
-    keys = [current_app.secret_key, *(current_app.config.get("SECRET_KEY_FALLBACKS") or [])]
-    return csrf.check_token(keys, sid, token)
 
 
 def _handshake_session() -> t.Mapping[str, t.Any]:

@@ -37,7 +37,7 @@ import typing as t
 from flask import Flask, current_app, request, session
 
 from .errors import StoreError
-from .extension import current_identity, current_session, login_session, logout_session
+from .helpers import current_identity, current_session, login_session, logout_session
 
 logger = logging.getLogger(__name__)
 

@@ -275,5 +275,5 @@ def init_app(app: Flask, state: RealtimeState) -> Readiness:
     signals.store_failed.connect(outcomes.failed, sender=app)
     if config["REALTIME_HEALTH_ENDPOINTS"]:
         app.register_blueprint(bp)
-        state.extension.exempt_endpoints.update({"realtime_health.healthz", "realtime_health.readyz"})
+        state.exempt_endpoints.update({"realtime_health.healthz", "realtime_health.readyz"})
     return readiness

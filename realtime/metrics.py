@@ -171,5 +171,5 @@ def init_app(app: Flask, state: RealtimeState) -> Metrics:
         return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     app.add_url_rule(path, ENDPOINT, metrics_view, methods=["GET"])
-    state.extension.exempt_endpoints.add(ENDPOINT)
+    state.exempt_endpoints.add(ENDPOINT)
     return metrics

@@ -18,12 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOP = {"realtime", "realtime.extension"}
 #: Upward imports of today, kept closed only by deferring some into function bodies. Phase 2 (state.py,
 #: helpers.py, guard.py below the extension) removes them and empties this set; it may only shrink.
-KNOWN_UPWARD = {
-    "realtime.anonymous -> realtime.extension",  # current_session (in a function)
-    "realtime.cli -> realtime.extension",  # revoke_session, revoke_user
-    "realtime.flask_login -> realtime.extension",  # current_identity, current_session, login_/logout_session
-    "realtime.live.service -> realtime.extension",  # current_session
-}
+KNOWN_UPWARD: set[str] = set()
 #: The one sanctioned back-reference: ``RealtimeState.extension`` names ``Realtime`` under ``TYPE_CHECKING``
 #: (as ``flask/globals.py`` names ``Flask``); ``state.py`` imports nothing from the extension at run time.
 TYPE_ONLY_BACK_REFERENCES = {"realtime.state -> realtime.extension"}
@@ -31,7 +26,7 @@ TYPE_ONLY_BACK_REFERENCES = {"realtime.state -> realtime.extension"}
 SANS_IO = ("live", "stores", "auth", "sessions", "connections", "rooms", "config", "csrf")
 REQUEST_GLOBALS = {"request", "g", "session"}
 #: Today's sliding-session hook in live/service.py; phase 2 moves it to helpers.py and empties this set.
-KNOWN_REQUEST_GLOBALS = {"realtime.live.service: flask.g", "realtime.live.service: flask.request"}
+KNOWN_REQUEST_GLOBALS: set[str] = set()
 #: Besides ``realtime.__all__``, what the reference app and the benchmark may import: the modules
 #: documented as public, with their public names (None), or only the names listed.
 DOCUMENTED = {f"realtime.{name}": None for name in ("logs", "perf", "shutdown", "health", "signals", "emitter")}

@@ -30,15 +30,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import redis
-from flask import Flask, Response, g, request
+from flask import Flask
 
 from .. import signals
 from ..connections import Identity, SocketRef
 from ..errors import ConfigError, StoreError
-from ..extension import current_session
 from .bus import ControlBus, queue_settings
 from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid
-from .policy import Verdict, chunked, judge, slid_expiry
+from .policy import Verdict, chunked, judge
 from .schedule import ExpiryQueue, RecentlyEnded
 from .signing import MAX_AGE, ControlSigner, DroppedMessage
 
@@ -91,8 +90,6 @@ class LiveSessions:
         self._subscribed = threading.Event()
         signals.socket_connected.connect(self._on_connected, sender=app)
         signals.socket_disconnected.connect(self._on_disconnected, sender=app)
-        if self.sliding:
-            app.after_request(self._slide)
 
     # -- the API behind revoke_session / revoke_user / logout_session -------
 
@@ -348,27 +345,6 @@ class LiveSessions:
             self._stopped = True
         if self.bus is not None:
             self.bus.stop()
-
-    # -- sliding sessions ----------------------------------------------------
-
-    def _slide(self, response: Response) -> Response:
-        """After an HTTP request, push a sliding session's expiry forward (rate-limited)."""
-        if request.endpoint is None or request.endpoint in self.state.extension.exempt_endpoints:
-            return response
-        try:
-            record = current_session()
-            new_expiry = slid_expiry(record, self.clock(), self.lifetime) if record else None
-            if record is None or new_expiry is None:
-                return response
-            # An update, never an insert: a session revoked meanwhile stays so.
-            if not self.state.store.extend(record.sid, new_expiry):
-                return response
-        except StoreError as exc:
-            logger.warning("Could not extend a sliding session: %s", exc)
-            return response
-        g._realtime_session = replace(record, expires_at=new_expiry)
-        self.extend(record.sid, new_expiry)
-        return response
 
 
 class DropReport:
