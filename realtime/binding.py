@@ -48,7 +48,7 @@ from urllib.parse import parse_qs
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.http import parse_cookie
 
-from . import auth, perf, ratelimit
+from . import _wsgi, auth, ratelimit
 from .sessions import is_valid_session_id
 
 if t.TYPE_CHECKING:
@@ -115,7 +115,7 @@ class SessionBinding:
     """WSGI middleware in front of Engine.IO: no JSONP, ``nosniff``, and sids usable only by their session."""
 
     def __init__(self, wsgi_app: t.Any, app: Flask, server: t.Any, path: str) -> None:
-        self.wsgi_app = perf.direct_call(wsgi_app)
+        self.wsgi_app = _wsgi.direct_call(wsgi_app)
         self.app = app
         #: The python-socketio server: its ``environ`` holds each live Engine.IO session's handshake environ.
         self.server = server
@@ -123,7 +123,7 @@ class SessionBinding:
         self.trusted_proxies = int(app.config.get("REALTIME_TRUSTED_PROXIES", 0))
 
     def __call__(self, environ: dict[str, t.Any], start_response: Callable[..., t.Any]) -> t.Any:
-        if not perf.is_socketio_request(environ, self.path):
+        if not _wsgi.is_socketio_request(environ, self.path):
             return self.wsgi_app(environ, start_response)
         try:
             refusal = self._refusal(environ)
@@ -138,7 +138,7 @@ class SessionBinding:
                 status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))), NOSNIFF]
             )
             return [body]
-        if perf.is_websocket_upgrade(environ):
+        if _wsgi.is_websocket_upgrade(environ):
             # A websocket's answer is no document a page could load; and a wrapper here would live as long as
             # the socket (its reader keeps this call's frame).
             return self.wsgi_app(environ, start_response)
@@ -151,7 +151,7 @@ class SessionBinding:
             return JSONP_REFUSED
         method = environ.get("REQUEST_METHOD")
         if "sid" not in query:
-            if method == "GET" and not perf.is_websocket_upgrade(environ):
+            if method == "GET" and not _wsgi.is_websocket_upgrade(environ):
                 environ[BINDING_KEY] = session_binding(self.app, environ)
             return None
         if method == "OPTIONS":
@@ -182,5 +182,5 @@ class SessionBinding:
 
 def init_app(app: Flask, state: RealtimeState) -> None:
     """Put :class:`SessionBinding` in front of every other check on Engine.IO requests."""
-    binding = SessionBinding(app.wsgi_app, app, state.socketio.server, perf.socketio_path(state.socketio))
-    app.wsgi_app = perf.direct_call(binding)  # type: ignore[method-assign]
+    binding = SessionBinding(app.wsgi_app, app, state.socketio.server, _wsgi.socketio_path(state.socketio))
+    app.wsgi_app = _wsgi.direct_call(binding)  # type: ignore[method-assign]

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 
 from werkzeug.exceptions import RequestTimeout
 
-from . import perf
+from . import _wsgi
 from .errors import ConfigError
 
 if t.TYPE_CHECKING:
@@ -158,7 +158,7 @@ class BodyDeadline:
     """WSGI middleware: a request with a body has ``timeout`` seconds to deliver it, else a 408 and a close."""
 
     def __init__(self, wsgi_app: t.Any, timeout: float, bound: Bound) -> None:
-        self.wsgi_app = perf.direct_call(wsgi_app)
+        self.wsgi_app = _wsgi.direct_call(wsgi_app)
         self.timeout = timeout
         self.bound = bound
 
@@ -227,4 +227,4 @@ def init_app(app: Flask, state: RealtimeState) -> None:
     """Put the deadline in front of everything that reads a body (call after every other middleware)."""
     timeout = timeout_from_config(app.config)
     bound = bound_for(state.socketio.async_mode)
-    app.wsgi_app = perf.direct_call(BodyDeadline(app.wsgi_app, timeout, bound))  # type: ignore[method-assign]
+    app.wsgi_app = _wsgi.direct_call(BodyDeadline(app.wsgi_app, timeout, bound))  # type: ignore[method-assign]

@@ -27,6 +27,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from . import (
+    _wsgi,
     anonymous,
     binding,
     body_deadline,
@@ -39,7 +40,6 @@ from . import (
     metrics,
     origins,
     perf,
-    queue_check,
     ratelimit,
     rooms,
     shutdown,
@@ -63,12 +63,15 @@ from .helpers import (  # noqa: F401 - re-exported: realtime.extension.X keeps w
     revoke_user,
 )
 from .live import LiveSessions
-from .live.bus import client_manager
+from .live.bus import client_manager, ping_probe, redis_options
 from .sessions import SessionStore
 from .state import EXTENSION_KEY, RealtimeState, get_state
 from .stores import build_store
 
 logger = logging.getLogger(__name__)
+
+#: The message queue's check in the ``/readyz`` answer (registered when a queue is configured).
+QUEUE_CHECK = "message_queue"
 
 
 class Realtime:
@@ -135,7 +138,7 @@ class Realtime:
         health.init_app(app, state)
         transport.init_app(app, state)
         logsafe.install()
-        app.wsgi_app = perf.direct_call(GuardCheck(app.wsgi_app, state, self.guard))  # type: ignore[method-assign]
+        app.wsgi_app = _wsgi.direct_call(GuardCheck(app.wsgi_app, state, self.guard))  # type: ignore[method-assign]
         # Every CONNECT packet asks the guard too: a websocket opened before a
         # namespace existed makes no HTTP request that GuardCheck could see.
         unauthenticated.init_app(app, state, functools.partial(self.guard.connect_refusal, state))
@@ -272,7 +275,11 @@ def _init_operations(app: Flask, state: RealtimeState) -> None:
     """Metrics, graceful shutdown, the message queue's readiness check, Flask-Login (README "Operations")."""
     metrics.init_app(app, state)
     shutdown.init_app(app, state)
-    queue_check.init_app(app)
+    queue = message_queue_url(app.config)
+    if queue:
+        # Critical: without the queue, messages and revocations stop reaching the other instances.
+        probe = ping_probe(queue, redis_options(app.config), float(app.config["REALTIME_HEALTH_TIMEOUT"]))
+        health.add_check(app, QUEUE_CHECK, probe)
     if app.config["REALTIME_FLASK_LOGIN"]:
         flask_login.init_app(app)
 

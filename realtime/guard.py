@@ -22,7 +22,7 @@ from flask import current_app, request, session
 from flask.sessions import SessionMixin
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from . import auth, perf, signals
+from . import _wsgi, auth, perf, signals
 from .connections import Identity, SocketRef
 from .errors import AuthError, ConfigError, StoreError
 from .rooms import session_room, user_room
@@ -192,7 +192,7 @@ def _handshake_session() -> t.Mapping[str, t.Any]:
     that gives the copy, a dict subclass, an instance ``__dict__`` of its own
     for the socket's life.
     """
-    saved = request.environ.get(perf.SAVED_SESSION_KEY)
+    saved = request.environ.get(_wsgi.SAVED_SESSION_KEY)
     return saved if isinstance(saved, SessionMixin) else session
 
 
@@ -211,10 +211,10 @@ class GuardCheck:
     """
 
     def __init__(self, wsgi_app: t.Any, state: RealtimeState, guard: Guard) -> None:
-        self.wsgi_app = perf.direct_call(wsgi_app)
+        self.wsgi_app = _wsgi.direct_call(wsgi_app)
         self.state = state
         self.guard = guard
-        self.path = perf.socketio_path(state.socketio).rstrip("/")
+        self.path = _wsgi.socketio_path(state.socketio).rstrip("/")
 
     def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
         if environ.get("PATH_INFO", "").startswith(self.path):

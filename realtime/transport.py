@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 
 from engineio import packet, payload
 
-from . import perf, websocket
+from . import _wsgi, perf, websocket
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -74,7 +74,7 @@ class CheckedWebSocket:
     leave an exception's traceback holding the handler's frame for the
     socket's life (about 0.3 KiB each). engineio and eventlet call its bound
     methods, which keeps their calls in the interpreter loop (see
-    :func:`realtime.perf.direct_call`). It also puts back ``gunicorn.socket``
+    :func:`realtime._wsgi.direct_call`). It also puts back ``gunicorn.socket``
     in the environ if :class:`~realtime.perf.ShareSocketInput` moved it aside.
     """
 
@@ -83,7 +83,7 @@ class CheckedWebSocket:
     def __init__(self, factory: t.Callable[..., t.Any], handler: t.Callable[[t.Any], t.Any], server: t.Any) -> None:
         self.handler = handler
         self.ws: t.Any = None
-        self.websocket_app = perf.direct_call(factory(self.handle, server))
+        self.websocket_app = _wsgi.direct_call(factory(self.handle, server))
 
     def serve(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
         perf.restore_gunicorn_socket(environ)
@@ -125,8 +125,8 @@ def checked_websocket_factory(factory: t.Callable[..., t.Any]) -> t.Callable[...
 def init_app(app: Flask, state: RealtimeState) -> None:
     """Check long-polling POSTs before Engine.IO does, and wrap its websockets (limited: :mod:`realtime.websocket`)."""
     eio = state.socketio.server.eio
-    path = perf.socketio_path(state.socketio).rstrip("/")
-    app.wsgi_app = perf.direct_call(  # type: ignore[method-assign]
+    path = _wsgi.socketio_path(state.socketio).rstrip("/")
+    app.wsgi_app = _wsgi.direct_call(  # type: ignore[method-assign]
         PollingBodyCheck(app.wsgi_app, path, int(eio.max_http_buffer_size), eio.sockets)
     )
 
@@ -165,7 +165,7 @@ class PollingBodyCheck:
     """WSGI middleware in front of Engine.IO: refuses the long-polling POSTs that would hang it."""
 
     def __init__(self, wsgi_app: t.Any, path: str, max_bytes: int, sessions: t.Container[str]) -> None:
-        self.wsgi_app = perf.direct_call(wsgi_app)
+        self.wsgi_app = _wsgi.direct_call(wsgi_app)
         self.path = path
         self.max_bytes = max_bytes
         #: Engine.IO's sessions of this process (``eio.sockets``), by sid.

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs
 
 from socketio import packet as sio_packet
 
-from . import perf
+from . import _wsgi
 from .errors import ConfigError
 
 if t.TYPE_CHECKING:
@@ -330,14 +330,14 @@ class HandshakeCap:
     """WSGI middleware: a handshake from an address at its cap of unauthenticated sessions gets 429."""
 
     def __init__(self, wsgi_app: t.Any, sessions: UnauthenticatedSessions, path: str) -> None:
-        self.wsgi_app = perf.direct_call(wsgi_app)
+        self.wsgi_app = _wsgi.direct_call(wsgi_app)
         self.sessions = sessions
         self.path = path
 
     def __call__(self, environ: dict[str, t.Any], start_response: t.Any) -> t.Any:
         if (
             environ.get("REQUEST_METHOD") == "GET"
-            and perf.is_socketio_request(environ, self.path)
+            and _wsgi.is_socketio_request(environ, self.path)
             and "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
             and not self.sessions.admits(self.sessions.address_of(environ))
         ):
@@ -389,5 +389,5 @@ def init_app(app: Flask, state: RealtimeState, check_namespace: Callable[[str], 
     )
     sessions.install()
     app.extensions["realtime.unauthenticated"] = sessions
-    path = perf.socketio_path(state.socketio)
-    app.wsgi_app = perf.direct_call(HandshakeCap(app.wsgi_app, sessions, path))  # type: ignore[method-assign]
+    path = _wsgi.socketio_path(state.socketio)
+    app.wsgi_app = _wsgi.direct_call(HandshakeCap(app.wsgi_app, sessions, path))  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ Each test sets the app up the way its own code could (tests/support/guard_wsgi.p
 and asserts what a client sees: an intruder without a cookie never gets a
 connected socket nor the ``/admin`` namespace's data, a hook's "no" refuses a
 logged-in user, and a setup the guard cannot cover is reported in the log.
-Each test fails when its branch in ``realtime.extension`` is disabled (see
+Each test fails when its branch in ``realtime.guard`` is disabled (see
 docs/mutation-2026-12-03.md).
 """
 

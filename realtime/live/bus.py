@@ -1,8 +1,9 @@
-"""Redis: the Socket.IO client manager and the control channel, built from the configuration.
+"""Redis: the Socket.IO client manager, the control channel and the readiness probe, built from the configuration.
 
-Both use the same URL and TLS options, so ``rediss://`` with a provider's
+All use the same URL and TLS options, so ``rediss://`` with a provider's
 self-signed certificate is one switch (``REALTIME_REDIS_SSL_VERIFY=false``)
-for everything that talks to Redis.
+for everything that talks to Redis. Every Redis client of the library is
+built here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import redis
 import socketio
 
 from ..config import message_queue_url
-from ..errors import ConfigError
+from ..errors import ConfigError, RealtimeError
 from .control import DEFAULT_CHANNEL, control_channel
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,28 @@ def connect_redis(url: str, options: Mapping[str, t.Any]) -> redis.Redis:
         health_check_interval=30,
         **options,
     )
+
+
+class QueueUnavailable(RealtimeError):
+    """Redis did not answer; the message says how, never the URL (it may hold a password)."""
+
+
+def ping_probe(url: str, options: Mapping[str, t.Any], timeout: float) -> Callable[[], None]:
+    """A probe that sends PING to the Redis at ``url`` and raises :class:`QueueUnavailable` unless it answers.
+
+    The ``/readyz`` check of the message queue: its own connection with a
+    short timeout, so a slow Redis shows up as failing instead of stalling
+    the probe.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, **options)
+
+    def probe() -> None:
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise QueueUnavailable(f"Redis did not answer PING ({type(exc).__name__})") from None
+
+    return probe
 
 
 class ControlBus:

@@ -3,8 +3,8 @@
 Development tool, not CI (docs/mutation-2026-12-03.md has a run and how to
 read it)::
 
-    python -m tests.support.mutation --module realtime/extension.py \
-        --function GuardCheck.check --function _refuse_unsafe_server \
+    python -m tests.support.mutation --module realtime/guard.py \
+        --function GuardCheck.check --function refuse_unsafe_server \
         --tests tests/test_hardening_guard.py --budget 1800
 
 Every mutant is written into a copy of the work tree (``--copy``, made once
