@@ -152,7 +152,7 @@ class Realtime:
         anonymous.init_app(app, state)
         framing.init_app(app)
         _init_operations(app, state)
-        state.live = LiveSessions(app, state)
+        state.live = LiveSessions(app, store=state.store, connections=state.connections, socketio=state.socketio)
         if state.live.sliding:
             app.after_request(helpers.slide_session)
         app.cli.add_command(realtime_cli)

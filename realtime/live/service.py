@@ -33,7 +33,7 @@ import redis
 from flask import Flask
 
 from .. import signals
-from ..connections import Identity, SocketRef
+from ..connections import Connections, Identity, SocketRef
 from ..errors import ConfigError, StoreError
 from .bus import ControlBus, queue_settings
 from .control import EXPIRED, EndSockets, ExtendSessions, Operation, check_reason, check_uid
@@ -42,7 +42,9 @@ from .schedule import ExpiryQueue, RecentlyEnded
 from .signing import MAX_AGE, ControlSigner, DroppedMessage
 
 if t.TYPE_CHECKING:
-    from ..state import RealtimeState
+    from flask_socketio import SocketIO
+
+    from ..sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +61,12 @@ class LiveSessions:
     #: How long the first socket waits for the control channel subscription.
     SUBSCRIBE_WAIT = 1.0
 
-    def __init__(self, app: Flask, state: RealtimeState) -> None:
+    def __init__(self, app: Flask, *, store: SessionStore, connections: Connections, socketio: SocketIO) -> None:
         config = app.config
-        self.state = state
-        self.clock = state.store.clock
+        self.store = store
+        self.connections = connections
+        self.socketio = socketio
+        self.clock = store.clock
         #: Names this process on the control channel, to skip its own echoes.
         self.instance_id = uuid.uuid4().hex
         settings = queue_settings(config)
@@ -73,9 +77,9 @@ class LiveSessions:
         self.app = app
         self.revalidate_interval = float(config["REALTIME_REVALIDATE_INTERVAL"])
         self.sliding = bool(config["REALTIME_SLIDING_SESSIONS"])
-        if self.sliding and not state.store.can_extend:
+        if self.sliding and not store.can_extend:
             raise ConfigError(
-                f"REALTIME_SLIDING_SESSIONS is on but the {state.store.kind} session store cannot extend sessions."
+                f"REALTIME_SLIDING_SESSIONS is on but the {store.kind} session store cannot extend sessions."
                 " Implement _extend(sid, expires_at) as an update that never creates a record, or turn it off."
             )
         self.lifetime = float(config["REALTIME_SESSION_LIFETIME"])
@@ -125,7 +129,7 @@ class LiveSessions:
             )
 
     def _apply(self, op: Operation) -> None:
-        connections = self.state.connections
+        connections = self.connections
         if isinstance(op, EndSockets):
             self.recently_ended.add(op.session_ids, op.reason, self.clock())
             refs: set[SocketRef] = set()
@@ -142,7 +146,7 @@ class LiveSessions:
 
     def end_local(self, refs: Iterable[SocketRef], reason: str) -> int:
         """Tell each socket of this process why it ends, then disconnect it; return how many ended."""
-        server = self.state.socketio.server
+        server = self.socketio.server
         ended = 0
         for ref in refs:
             sid, namespace = ref
@@ -155,7 +159,7 @@ class LiveSessions:
                     ended += 1
                 except Exception:  # noqa: BLE001 - the other sockets must still end
                     logger.exception("Could not end a socket (%s)", reason)
-            elif self.state.connections.get(ref) is not None:
+            elif self.connections.get(ref) is not None:
                 # Still inside its connect handler: end it once connected.
                 self.expiry.schedule(ref, self.clock() + self.TICK, reason)
                 self._ensure_running()
@@ -165,11 +169,11 @@ class LiveSessions:
 
     def _move(self, ref: SocketRef, expires_at: float) -> None:
         """Record a new expiry for a socket, unless it is already on its way out."""
-        identity = self.state.connections.get(ref)
+        identity = self.connections.get(ref)
         entry = self.expiry.entry(ref)
         if identity is None or (entry is not None and entry[1] != EXPIRED):
             return
-        self.state.connections.update(ref, replace(identity, expires_at=expires_at))
+        self.connections.update(ref, replace(identity, expires_at=expires_at))
         self.expiry.schedule(ref, expires_at)
 
     # -- socket lifecycle (signals) ------------------------------------------
@@ -196,7 +200,7 @@ class LiveSessions:
             start_ticker, self._ticking = not self._ticking, True
             start_listener = self.bus is not None and not self._listening
             self._listening = self._listening or start_listener
-        socketio = self.state.socketio
+        socketio = self.socketio
         if start_ticker:
             socketio.start_background_task(self._tick_loop)
         if start_listener:
@@ -212,7 +216,7 @@ class LiveSessions:
         next_pass = time.monotonic() + interval * random.uniform(0.5, 1.0) if interval > 0 else math.inf
         while True:
             with self._lock:
-                if self._stopped or (len(self.state.connections) == 0 and len(self.expiry) == 0):
+                if self._stopped or (len(self.connections) == 0 and len(self.expiry) == 0):
                     self._ticking = False
                     return
             try:
@@ -227,7 +231,7 @@ class LiveSessions:
             deadline = self.expiry.next_deadline()
             if deadline is not None:
                 delay = min(delay, max(0.01, deadline - self.clock()))
-            self.state.socketio.sleep(delay)
+            self.socketio.sleep(delay)
 
     def _end_due(self) -> None:
         due = self.expiry.pop_due(self.clock())
@@ -243,9 +247,9 @@ class LiveSessions:
 
     def _still_expired(self, refs: list[SocketRef]) -> list[SocketRef]:
         """With sliding sessions, confirm expiries in one batched read (an extension may have been missed)."""
-        identities = {ref: i for ref in refs if (i := self.state.connections.get(ref)) is not None}
+        identities = {ref: i for ref in refs if (i := self.connections.get(ref)) is not None}
         try:
-            records = self.state.store.get_many({i.session_id for i in identities.values()})
+            records = self.store.get_many({i.session_id for i in identities.values()})
         except StoreError as exc:
             # The last expiry this instance knows of has passed: end them.
             logger.warning("Could not confirm %d expiry(ies): %s; ending them", len(identities), exc)
@@ -266,7 +270,7 @@ class LiveSessions:
                 return
             self._revalidating = True
         # A task of its own: a slow store must not hold up expiries.
-        self.state.socketio.start_background_task(self._revalidation_task)
+        self.socketio.start_background_task(self._revalidation_task)
 
     def _revalidation_task(self) -> None:
         try:
@@ -287,14 +291,14 @@ class LiveSessions:
         not become an outage of the app. Revocations still work meanwhile,
         through the control channel.
         """
-        identities = dict(self.state.connections.items())
+        identities = dict(self.connections.items())
         if not identities:
             return Verdict()
         session_ids = sorted({identity.session_id for identity in identities.values()})
         records = {}
         try:
             for chunk in chunked(session_ids):
-                records.update(self.state.store.get_many(chunk))
+                records.update(self.store.get_many(chunk))
         except StoreError as exc:
             logger.warning(
                 "Revalidation of %d live session(s) skipped: %s. Their sockets stay connected; next try in %s s.",
@@ -323,7 +327,7 @@ class LiveSessions:
                 self._revalidate_soon = True
 
         try:
-            self.bus.listen(self._on_message, sleep=self.state.socketio.sleep, on_subscribed=on_subscribed)
+            self.bus.listen(self._on_message, sleep=self.socketio.sleep, on_subscribed=on_subscribed)
         finally:
             with self._lock:
                 self._listening = False
