@@ -36,6 +36,7 @@ import typing as t
 from urllib.parse import parse_qs
 
 from engineio import packet, payload
+from socketio import packet as sio_packet
 
 from . import _wsgi, perf, websocket
 
@@ -143,6 +144,38 @@ def init_app(app: Flask, state: RealtimeState) -> None:
     factory = websocket.limited_websocket_factory(factory, eio.async_mode)
     # A copy: the driver module's own dict is shared by every server in the process.
     eio._async = {**drivers, "websocket": checked_websocket_factory(factory)}
+
+
+#: Socket.IO packet types a client sends (CONNECT_ERROR only ever comes from a server).
+CLIENT_SOCKETIO_PACKETS = frozenset(
+    {
+        sio_packet.CONNECT,
+        sio_packet.DISCONNECT,
+        sio_packet.EVENT,
+        sio_packet.ACK,
+        sio_packet.BINARY_EVENT,
+        sio_packet.BINARY_ACK,
+    }
+)
+
+
+def is_malformed_socketio_message(packet_class: type, data: object) -> bool:
+    """Whether python-socketio's ``ValueError`` on ``data`` was the client's fault, not an app handler's.
+
+    Asked only after the message handler raised, so a good message costs
+    nothing: a message that does not decode, a packet type clients never
+    send, or a binary packet header (python-socketio raises on those only
+    when the socket is not connected to the namespace; the handler they
+    lead to runs with the attachments, in a later message).
+    """
+    try:
+        decoded = packet_class(encoded_packet=data)
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return True
+    return decoded.packet_type not in CLIENT_SOCKETIO_PACKETS or decoded.packet_type in (
+        sio_packet.BINARY_EVENT,
+        sio_packet.BINARY_ACK,
+    )
 
 
 #: Packet types a client sends over long-polling (Engine.IO v4): CLOSE, PONG, MESSAGE, UPGRADE.

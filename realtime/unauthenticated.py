@@ -45,6 +45,7 @@ from urllib.parse import parse_qs
 from socketio import packet as sio_packet
 
 from . import _wsgi
+from .transport import is_malformed_socketio_message
 from .errors import ConfigError
 
 if t.TYPE_CHECKING:
@@ -146,6 +147,7 @@ class UnauthenticatedSessions:
         self.check_namespace = check_namespace
         self.kept_headers = kept_headers
         self.clock = clock
+        self.malformed = MalformedReport(clock)
         self._sessions: dict[str, _Session] = {}
         #: Sessions waiting for their deadline, oldest (earliest deadline) first.
         self._deadlines: OrderedDict[str, float] = OrderedDict()
@@ -205,6 +207,21 @@ class UnauthenticatedSessions:
         return result
 
     def on_message(self, eio_sid: str, data: t.Any) -> t.Any:
+        try:
+            return self._on_message(eio_sid, data)
+        except ValueError:
+            # python-engineio would log a traceback per message, and any client
+            # can send them as fast as it likes: dropped, one line a minute.
+            if not is_malformed_socketio_message(self.server.packet_class, data):
+                raise
+            self.malformed.report(self._address(eio_sid))
+            return None
+
+    def _address(self, eio_sid: str) -> str:
+        environ = self.server.environ.get(eio_sid)
+        return self.address_of(environ) if environ is not None else "an unknown address"
+
+    def _on_message(self, eio_sid: str, data: t.Any) -> t.Any:
         handle = self._handlers["message"]
         if not (isinstance(data, str) and data.startswith(_CONNECT_PREFIX)):
             return handle(eio_sid, data)
@@ -324,6 +341,30 @@ class UnauthenticatedSessions:
             # at the same moment can wait 30 s for its writer after a CLOSE.
             socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
         self._forget(eio_sid)
+
+
+class MalformedReport:
+    """One log line a minute about dropped packets Socket.IO cannot decode, with their count."""
+
+    INTERVAL = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.count = 0
+        self.next_line = 0.0
+
+    def report(self, address: str) -> None:
+        self.count += 1
+        now = self.clock()
+        if now < self.next_line:
+            return
+        logger.warning(
+            "Dropped %d packet(s) Socket.IO cannot decode (latest from %s); at most one such line a minute",
+            self.count,
+            address,
+        )
+        self.count = 0
+        self.next_line = now + self.INTERVAL
 
 
 class HandshakeCap:

@@ -32,7 +32,7 @@ import websocket
 
 from tests.support import eio
 from tests.support.hardening import hang_up_http, login, running
-from tests.support.procs import Refused, connect, procfile_command
+from tests.support.procs import Refused, connect, hang_up, procfile_command
 
 #: gunicorn's own limits: 100 header fields of at most 8190 bytes. The
 #: handshake's own headers leave room for this many padding fields.
@@ -189,6 +189,38 @@ def test_fat_sessions_that_never_connect_are_closed_and_memory_stays_bounded(tim
     )
     assert open_ws == [] and open_polling == []
     assert sampler.peak - before < ATTACK_RSS_BUDGET
+
+
+#: Socket.IO packets no client sends: not JSON, not a packet type, a server's CONNECT_ERROR, a binary header
+#: outside any namespace. python-socketio raises ValueError on each.
+MALFORMED_PACKETS = ["4x", "x", "2[bad", "9", "0{", "51-[\"e\",{\"_placeholder\":true,\"num\":0}]"]
+
+
+def test_packets_socket_io_cannot_decode_cost_one_log_line_not_a_traceback_each(request):
+    env = request.getfixturevalue("e2e_env")(REALTIME_CONNECT_TIMEOUT="30", REALTIME_RATE_LIMIT="0")
+    with running(env) as proc:
+        ws = eio.ws_open(proc.url)
+        try:
+            for garbage in MALFORMED_PACKETS * 5:
+                ws.send("4" + garbage)  # an Engine.IO MESSAGE carrying the Socket.IO packet
+            ws.send("40")  # dropped, not fatal: the session still answers, here with the refusal
+            packets = list(socketio_packets(ws, 10))
+        finally:
+            eio.ws_close(ws)
+        assert packets[0].startswith("44") and "no_cookie" in packets[0], packets
+        # A logged-in client is not affected by any of it.
+        browser = login(proc.url)
+        client = connect(proc.url, browser.cookie_header)
+        try:
+            assert client.call("echo", {"n": 1}, timeout=10) == {"n": 1}
+        finally:
+            hang_up(client)
+            hang_up_http(browser)
+        output = proc.output()
+    assert "message handler error" not in output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if "Socket.IO cannot decode" in line]
+    assert len(lines) == 1, lines  # 30 packets within the minute: one line
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

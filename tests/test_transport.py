@@ -16,8 +16,9 @@ import typing as t
 
 import pytest
 from engineio import packet
+import socketio.packet
 
-from realtime.transport import CheckedWebSocket, checked_websocket_factory, is_decodable
+from realtime.transport import CheckedWebSocket, checked_websocket_factory, is_decodable, is_malformed_socketio_message
 
 
 class DriverWebSocket:
@@ -127,3 +128,15 @@ def test_frames_engineio_cannot_decode_are_not(frame):
     with pytest.raises((ValueError, IndexError, TypeError)):
         packet.Packet(encoded_packet=frame)
     assert not is_decodable(frame)
+
+
+@pytest.mark.parametrize("data", ["0", "0/admin,", '0{"token":"x"}', "1", '2["echo",{"n":1}]', '21["echo"]', "3[]", "31[1]"])
+def test_packets_clients_send_are_not_malformed(data):
+    assert not is_malformed_socketio_message(socketio.packet.Packet, data)
+
+
+@pytest.mark.parametrize(
+    "data", ["4x", '4{"message":"no"}', "x", "2[bad", "9", "0{", '51-["e",{"_placeholder":true,"num":0}]', b"\x00\x01"]
+)
+def test_packets_no_client_sends_are_malformed(data):
+    assert is_malformed_socketio_message(socketio.packet.Packet, data)
