@@ -167,6 +167,15 @@ def test_control_signatures_are_not_cookie_signatures():
         signing.ControlSigner(NEW_KEY).verify(cookie)
 
 
+def test_the_signer_of_a_rotating_config_hears_the_old_key():
+    """What an app builds from SECRET_KEY_FALLBACKS, not only the constructor: a revocation from an instance
+    still on the old key ends sockets here too."""
+    signed = signing.ControlSigner(OLD_KEY).sign(END, "not-yet-deployed")
+    rotating = signing.ControlSigner.from_config({"SECRET_KEY": NEW_KEY, "SECRET_KEY_FALLBACKS": [OLD_KEY]})
+    assert rotating.verify(signed) == (END, "not-yet-deployed")
+    assert signing.ControlSigner.from_config({"SECRET_KEY": NEW_KEY}).verify(rotating.sign(END, "o")) == (END, "o")
+
+
 def test_a_string_of_fallback_keys_is_refused():
     with pytest.raises(ConfigError, match="not one string"):
         signing.ControlSigner(NEW_KEY, "old-key")

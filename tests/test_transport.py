@@ -10,6 +10,8 @@ the socket's life).
 
 from __future__ import annotations
 
+import io
+import json
 import socket
 import sys
 import typing as t
@@ -18,7 +20,13 @@ import pytest
 from engineio import packet
 import socketio.packet
 
-from realtime.transport import CheckedWebSocket, checked_websocket_factory, is_decodable, is_malformed_socketio_message
+from realtime.transport import (
+    CheckedWebSocket,
+    PollingBodyCheck,
+    checked_websocket_factory,
+    is_decodable,
+    is_malformed_socketio_message,
+)
 
 
 class DriverWebSocket:
@@ -140,3 +148,71 @@ def test_packets_clients_send_are_not_malformed(data):
 )
 def test_packets_no_client_sends_are_malformed(data):
     assert is_malformed_socketio_message(socketio.packet.Packet, data)
+
+# -- long-polling POSTs that would hang Engine.IO ---------------------------------------
+
+MAX_BYTES = 100
+
+
+class NoBody:
+    """A ``wsgi.input`` whose client never sends the body: a read would wait for good."""
+
+    def read(self, *args: t.Any) -> bytes:
+        raise AssertionError("the body was read")
+
+
+def post(query: str, body: bytes | None, *, length: str | None = None, path: str = "/socket.io/") -> tuple[str, bytes]:
+    """``(status, what Engine.IO read)`` of a POST through :class:`PollingBodyCheck` (one session: ``known``)."""
+    seen: dict[str, t.Any] = {}
+
+    def engineio(environ: dict[str, t.Any], start_response: t.Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))]
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"] = status
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)) if length is None and body is not None else (length or ""),
+        "wsgi.input": io.BytesIO(body) if body is not None else NoBody(),
+    }
+    answer = b"".join(PollingBodyCheck(engineio, "/socket.io", MAX_BYTES, {"known"})(environ, start_response))
+    return seen["status"], answer
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "length", "status"),
+    [
+        ("EIO=4&transport=polling&sid=made-up", None, "50", "400 BAD REQUEST"),  # refused before the body
+        ("EIO=4&sid=made-up", None, "50", "400 BAD REQUEST"),  # polling is the default transport
+        ("EIO=4&transport=polling&sid=known", None, str(MAX_BYTES + 1), "413 PAYLOAD TOO LARGE"),
+        ("EIO=4&transport=polling&sid=known", None, "many", "400 BAD REQUEST"),
+        ("EIO=4&transport=polling&sid=known", b"6", None, "400 BAD REQUEST"),
+        ("EIO=4&transport=polling&sid=known", b"4hi\x1e0", None, "400 BAD REQUEST"),
+        ("EIO=4&transport=polling&sid=known", b"\xff\xfe", None, "400 BAD REQUEST"),
+    ],
+)
+def test_polling_posts_engineio_would_hang_on_are_answered_here(query, body, length, status):
+    answered, answer = post(query, body, length=length)
+    assert answered == status
+    assert isinstance(json.loads(answer), str)  # our refusal, not Engine.IO's answer
+
+
+@pytest.mark.parametrize("body", [b"4hi", b"1", b"3probe\x1e4" + b"x" * (MAX_BYTES - 10), b"5"])
+def test_polling_posts_a_client_sends_reach_engineio_with_their_body(body):
+    assert post("EIO=4&transport=polling&sid=known", body) == ("200 OK", body)
+
+
+@pytest.mark.parametrize(
+    ("query", "path"),
+    [
+        ("EIO=4&transport=polling", "/socket.io/"),  # no sid: Engine.IO answers it
+        ("EIO=4&transport=websocket&sid=made-up", "/socket.io/"),
+        ("EIO=4&transport=polling&sid=made-up", "/elsewhere/"),
+    ],
+)
+def test_other_posts_are_not_checked_here(query, path):
+    assert post(query, b"6", path=path) == ("200 OK", b"6")
