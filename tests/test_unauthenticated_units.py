@@ -10,6 +10,7 @@ ones a mutation run uses (docs/mutation-2026-12-03.md).
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import typing as t
 from types import SimpleNamespace
@@ -260,3 +261,22 @@ def test_a_handshake_over_the_cap_gets_429_and_requests_of_open_sessions_pass(se
     assert json.loads(body)["reason"] == TOO_MANY
     assert cap_answer(sessions, "GET", "EIO=4&transport=polling&sid=a")[0] == "200 OK"
     assert cap_answer(sessions, "POST", "EIO=4&transport=polling&sid=a")[0] == "200 OK"
+
+
+def test_an_address_at_its_cap_is_warned_about_once_until_it_drops_below(server, clock, caplog):
+    """Each refused handshake is cheap for the client; a warning per refusal would let it flood the log."""
+    sessions = watch(server, clock, per_address=1)
+    handshake(server, "a")
+    # The "realtime" logger may not propagate to the root logger caplog watches (realtime.logs).
+    watched = logging.getLogger("realtime.unauthenticated")
+    watched.addHandler(caplog.handler)
+    try:
+        for _ in range(3):
+            assert not sessions.admits("198.51.100.7")
+        server.eio.handlers["disconnect"]("a", "transport close")
+        handshake(server, "b")
+        assert not sessions.admits("198.51.100.7")
+    finally:
+        watched.removeHandler(caplog.handler)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "PER_ADDRESS" in r.getMessage()]
+    assert len({id(r) for r in warnings}) == 2  # the first refusal, and the first after it dropped below
