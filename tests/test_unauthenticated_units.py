@@ -281,3 +281,15 @@ def test_an_address_at_its_cap_is_warned_about_once_until_it_drops_below(server,
         watched.removeHandler(caplog.handler)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "PER_ADDRESS" in r.getMessage()]
     assert len({id(r) for r in warnings}) == 2  # the first refusal, and the first after it dropped below
+
+
+def test_a_refused_session_its_client_closes_leaves_nothing_to_sweep(server, clock):
+    """Else every refused-then-closed session would stay on the closing list: it would grow with each one an
+    attacker opens, and the sweeper would walk it every _DELIVERY_CHECK for good."""
+    sessions = watch(server, clock)
+    for n in range(3):
+        handshake(server, f"s{n}")
+        send(server, f"s{n}", "0/guarded,")
+        server.eio.handlers["disconnect"](f"s{n}", "client disconnect")
+    assert len(sessions) == 0
+    assert sessions.sweep_once() is None
