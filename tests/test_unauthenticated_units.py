@@ -53,6 +53,8 @@ class Server:
         #: Namespaces python-socketio's own connect handler accepts.
         self.accepts: set[str] = set()
         self.sent: list[tuple[str, str]] = []
+        #: Runs while python-socketio decides a CONNECT (the session lookup takes a while).
+        self.while_deciding: t.Callable[[], None] = lambda: None
         self.eio = SimpleNamespace(
             handlers={"connect": self._open, "message": self._message, "disconnect": lambda sid, *a: None},
             sockets={},
@@ -79,7 +81,10 @@ class Server:
             connect = sio_packet.Packet(encoded_packet=data)
         except ValueError:
             return  # python-socketio reports it
-        if connect.packet_type == sio_packet.CONNECT and (connect.namespace or "/") in self.accepts:
+        if connect.packet_type != sio_packet.CONNECT:
+            return
+        self.while_deciding()
+        if (connect.namespace or "/") in self.accepts:
             self.connected.add((eio_sid, connect.namespace or "/"))
 
 
@@ -293,3 +298,20 @@ def test_a_refused_session_its_client_closes_leaves_nothing_to_sweep(server, clo
         server.eio.handlers["disconnect"](f"s{n}", "client disconnect")
     assert len(sessions) == 0
     assert sessions.sweep_once() is None
+
+
+def test_a_connect_still_being_decided_at_the_deadline_is_not_cut_off(server, clock):
+    sessions = watch(server, clock)
+    server.accepts.add("/")
+    handshake(server, "a")
+
+    def slow_lookup() -> None:
+        clock.now += TIMEOUT + 1
+        sessions.sweep_once()
+        assert not closed(server, "a")
+
+    server.while_deciding = slow_lookup
+    send(server, "a", "0")
+    assert server.connected == {("a", "/")} and len(sessions) == 0
+    sessions.sweep_once()
+    assert not closed(server, "a")
