@@ -57,14 +57,18 @@ class Answer(t.NamedTuple):
     seconds: float
 
 
-def slow_request(url: str, method: str, target: str, *, drip: float | None = None) -> Answer:
-    """Send a request head announcing ``ANNOUNCED`` body bytes, then none (or one per ``drip`` seconds)."""
+def slow_request(url: str, method: str, target: str, *, drip: float | None = None, chunked: bool = False) -> Answer:
+    """Send a request head announcing ``ANNOUNCED`` body bytes, then none (or one per ``drip`` seconds).
+
+    ``chunked``: the body is announced as one chunk of ``ANNOUNCED`` bytes (no Content-Length).
+    """
     parts = urlsplit(url)
     started = time.monotonic()
+    framing = f"Transfer-Encoding: chunked\r\n\r\n{ANNOUNCED:x}\r\n" if chunked else f"Content-Length: {ANNOUNCED}\r\n\r\n"
     with socket.create_connection((parts.hostname, parts.port), timeout=PATIENCE) as sock:
         sock.sendall(
             f"{method} {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {ANNOUNCED}\r\n\r\n".encode()
+            f"Content-Type: application/x-www-form-urlencoded\r\n{framing}".encode()
         )
         stop = threading.Event()
         if drip is not None:
@@ -123,6 +127,11 @@ def test_a_late_body_is_answered_408_and_its_connection_closed(app_proc, target,
     assert (answer.status, answer.closed) == (408, True), answer
     assert "did not arrive within REALTIME_BODY_TIMEOUT=2s" in app_proc.output()
     assert requests.get(app_proc.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_chunked_body_that_never_ends_is_answered_408_and_its_connection_closed(app_proc):
+    answer = slow_request(app_proc.url, "POST", "/login", chunked=True)
+    assert (answer.status, answer.closed) == (408, True), answer
 
 
 def test_bodies_that_arrive_are_read_as_before(app_proc):
