@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import typing as t
 from urllib.parse import parse_qs
 
@@ -176,6 +177,30 @@ def is_malformed_socketio_message(packet_class: type, data: object) -> bool:
         sio_packet.BINARY_EVENT,
         sio_packet.BINARY_ACK,
     )
+
+
+class MalformedReport:
+    """One log line a minute about dropped packets Socket.IO cannot decode, with their count."""
+
+    INTERVAL = 60.0
+
+    def __init__(self, clock: t.Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.count = 0
+        self.next_line = 0.0
+
+    def report(self, address: str) -> None:
+        self.count += 1
+        now = self.clock()
+        if now < self.next_line:
+            return
+        logger.warning(
+            "Dropped %d packet(s) Socket.IO cannot decode (latest from %s); at most one such line a minute",
+            self.count,
+            address,
+        )
+        self.count = 0
+        self.next_line = now + self.INTERVAL
 
 
 #: Packet types a client sends over long-polling (Engine.IO v4): CLOSE, PONG, MESSAGE, UPGRADE.

@@ -45,7 +45,7 @@ from urllib.parse import parse_qs
 from socketio import packet as sio_packet
 
 from . import _wsgi
-from .transport import is_malformed_socketio_message
+from .transport import MalformedReport, is_malformed_socketio_message
 from .errors import ConfigError
 
 if t.TYPE_CHECKING:
@@ -341,30 +341,6 @@ class UnauthenticatedSessions:
             # at the same moment can wait 30 s for its writer after a CLOSE.
             socket.close(wait=False, abort=True, reason=eio.reason.SERVER_DISCONNECT)
         self._forget(eio_sid)
-
-
-class MalformedReport:
-    """One log line a minute about dropped packets Socket.IO cannot decode, with their count."""
-
-    INTERVAL = 60.0
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.count = 0
-        self.next_line = 0.0
-
-    def report(self, address: str) -> None:
-        self.count += 1
-        now = self.clock()
-        if now < self.next_line:
-            return
-        logger.warning(
-            "Dropped %d packet(s) Socket.IO cannot decode (latest from %s); at most one such line a minute",
-            self.count,
-            address,
-        )
-        self.count = 0
-        self.next_line = now + self.INTERVAL
 
 
 class HandshakeCap:
